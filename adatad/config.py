@@ -1,0 +1,451 @@
+"""Python config files with ``_base_`` inheritance, ``--cfg-options`` overrides and validation.
+
+A config file is a Python module: its public module-level variables form the config. ``_base_`` is a
+path or list of paths (relative to the file) merged first, in order; the file's own values are merged
+on top. Dicts merge recursively (a child key overrides the base key); a dict holding ``_delete_=True``
+replaces the base dict wholesale; lists and all other values are replaced.
+
+Every section the code reads (``dataset``, ``model``, ``solver``, ...) is validated against
+:data:`SCHEMA`: an unknown key fails naming the dotted key and suggesting the closest known keys, and a
+value of the wrong type fails naming the key, the expected type and the value. Top-level plain values
+(``window_size = 768``) are free helper variables, as in OpenTAD configs; top-level dicts must be known
+sections. The resolved config (defaults filled in) is what the engine uses and what it saves.
+
+This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import pprint
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "SCHEMA",
+    "load_config",
+    "merge",
+    "apply_overrides",
+    "parse_value",
+    "validate",
+    "dump_config",
+    "get",
+]
+
+
+class ConfigError(ValueError):
+    """A config file, key or value that the code cannot use."""
+
+
+class _Any:
+    """Schema marker: any value is accepted (free-form sub-trees and values)."""
+
+    def __init__(self, default: Any = None):
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"Any({self.default!r})"
+
+
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+
+# The schema is the set of keys the code reads, with generic defaults (OpenTAD's defaults where it has
+# them). Dataset- and model-specific values (THUMOS paths, the seed's sizes and solver) live in configs/.
+# A value ``None`` accepts any type; float accepts int; list and tuple are interchangeable.
+SCHEMA: dict[str, Any] = dict(
+    dataset=dict(
+        name="custom",  # names the run folder: exps/<name>/<config name>/gpu<N>_id<run>
+        annotation_path=None,
+        class_map=None,
+        data_path=None,
+        video_ext="mp4",
+        block_list=None,
+        feature_stride=4,
+        sample_stride=1,
+        window_size=768,
+        backend="pyav",
+        train=dict(
+            subset_name="training",
+            trunc_thresh=0.5,
+            crop_ratio=[0.9, 1.0],
+            skip_missing=False,
+            check_videos=True,
+        ),
+        val=dict(subset_name="validation", window_overlap_ratio=0.25, skip_missing=False),
+        test=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False),
+        transform=dict(
+            train=dict(
+                resize_short=182,
+                crop_size=160,
+                area_range=[0.08, 1.0],
+                aspect_ratio_range=[3 / 4, 4 / 3],
+                flip_ratio=0.5,
+                imgaug=True,
+                color_jitter=True,
+            ),
+            test=dict(resize_short=160, crop_size=160),
+            on_gpu=False,  # run the train augmentation on the device, on whole batches
+        ),
+    ),
+    model=dict(
+        mean=MEAN,
+        std=STD,
+        backbone=dict(
+            img_size=224,
+            patch_size=16,
+            embed_dims=384,
+            depth=12,
+            num_heads=6,
+            mlp_ratio=4.0,
+            qkv_bias=True,
+            num_frames=16,
+            tubelet_size=2,
+            drop_path_rate=0.1,
+            norm_eps=1e-6,
+            adapter_index=None,
+            adapter_mlp_ratio=0.25,
+            adapter_kernel=3,
+            mode="adapter",
+            with_cp=True,
+            pretrained=None,
+            allow_missing=False,
+        ),
+        projection=dict(
+            in_channels=384,
+            out_channels=512,
+            arch=[2, 2, 5],
+            conv_kernel=3,
+            n_head=4,
+            n_mha_win_size=-1,
+            path_pdrop=0.1,
+            attn_pdrop=0.0,
+            proj_pdrop=0.0,
+            input_pdrop=0.0,
+            use_abs_pe=False,
+            max_seq_len=None,  # None: the dataset's window_size
+        ),
+        neck=dict(num_levels=6),
+        head=dict(
+            num_classes=20,
+            feat_channels=512,
+            num_convs=2,
+            cls_prior_prob=0.01,
+            strides=[1, 2, 4, 8, 16, 32],
+            regression_range=[[0, 4], [4, 8], [8, 16], [16, 32], [32, 64], [64, 10000]],
+            loss_normalizer=100.0,
+            loss_normalizer_momentum=0.9,
+            center_sample_radius=1.5,
+            label_smoothing=0.0,
+        ),
+    ),
+    solver=dict(
+        train=dict(batch_size=2, num_workers=2, accumulate=1),
+        val=dict(batch_size=2, num_workers=2),
+        test=dict(batch_size=2, num_workers=2),
+        reference_batch=4,  # the effective batch the recipe was tuned for (OpenTAD: 2 GPUs x 2)
+        clip_grad_norm=1.0,
+        amp=True,
+        amp_dtype="auto",  # auto: bf16 where supported, else fp16 with a grad scaler
+        fp16_compress=False,
+        static_graph=False,
+        ema=True,
+        ema_decay=0.999,
+        seed=42,
+        deterministic=True,
+    ),
+    optimizer=dict(
+        type="AdamW",
+        lr=1e-4,
+        weight_decay=0.05,
+        betas=[0.9, 0.999],
+        paramwise=True,
+        backbone=dict(lr=0.0, weight_decay=0.0, custom=_Any([]), exclude=_Any([])),
+    ),
+    scheduler=dict(type="LinearWarmupCosineAnnealingLR", warmup_epoch=5, max_epoch=100, warmup_start_lr=0.0, eta_min=1e-8),
+    post_processing=dict(
+        pre_nms_thresh=0.001,
+        pre_nms_topk=2000,
+        nms=dict(
+            use_soft_nms=True,
+            sigma=0.5,
+            max_seg_num=2000,
+            min_score=0.001,
+            iou_threshold=0.1,
+            multiclass=True,
+            voting_thresh=0.0,
+        ),
+    ),
+    evaluation=dict(type="mAP", subset="validation", tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None),
+    workflow=dict(
+        logging_interval=50,
+        checkpoint_interval=2,
+        val_eval_interval=2,
+        val_start_epoch=0,
+        end_epoch=None,  # None: scheduler.max_epoch
+    ),
+    inference=dict(score_threshold=0.0),
+    work_dir=None,  # None: exps/<dataset.name>/<config name>/gpu<N>_id<run>
+)
+
+# Top-level keys the loader itself uses.
+_RESERVED = {"_base_"}
+
+
+# --------------------------------------------------------------------------------------------- loading
+def _exec_file(path: Path) -> dict[str, Any]:
+    source = path.read_text()
+    namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"adatad_config_{path.stem}"}
+    try:
+        code = compile(source, str(path), "exec")
+        exec(code, namespace)  # noqa: S102 - config files are Python by design, like OpenTAD's
+    except SyntaxError as exc:
+        raise ConfigError(f"config {path}: syntax error at line {exc.lineno}: {exc.msg}") from exc
+    out = {}
+    for key, value in namespace.items():
+        if key.startswith("__") or (key.startswith("_") and key not in _RESERVED):
+            continue
+        if callable(value) or type(value).__name__ == "module":
+            continue
+        out[key] = value
+    return out
+
+
+def merge(base: Any, child: Any) -> Any:
+    """Merge ``child`` onto ``base``: dicts recursively (``_delete_=True`` replaces), the rest replaced."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        if child.get("_delete_", False):
+            return {k: copy.deepcopy(v) for k, v in child.items() if k != "_delete_"}
+        out = copy.deepcopy(base)
+        for key, value in child.items():
+            if key == "_delete_":
+                continue
+            out[key] = merge(out[key], value) if key in out else _strip_delete(copy.deepcopy(value))
+        return out
+    return _strip_delete(copy.deepcopy(child))
+
+
+def _strip_delete(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_delete(v) for k, v in value.items() if k != "_delete_"}
+    return value
+
+
+def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path in seen:
+        raise ConfigError(f"config {path}: circular _base_ inheritance ({' -> '.join(map(str, seen))})")
+    raw = _exec_file(path)
+    bases = raw.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    result: dict[str, Any] = {}
+    for base in bases:
+        base_path = (path.parent / base).resolve()
+        if not base_path.is_file():
+            raise ConfigError(f"config {path}: _base_ file not found: {base} (looked at {base_path})")
+        result = merge(result, _load_file(base_path, (*seen, path)))
+    return merge(result, raw)
+
+
+def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None = None, validate_keys: bool = True) -> dict:
+    """Load a config file with its bases, apply ``--cfg-options`` overrides, validate, fill defaults.
+
+    Returns a plain nested dict. ``cfg["_meta"]`` records the file path and the overrides used.
+    """
+    path = Path(path)
+    cfg = _load_file(path)
+    applied: list[str] = []
+    if overrides:
+        items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+        for key, value in items:
+            value = parse_value(value) if isinstance(value, str) else value
+            _set_dotted(cfg, key, value, validate_keys)
+            applied.append(f"{key}={value!r}")
+    if validate_keys:
+        validate(cfg)
+    resolved = merge(_schema_defaults(SCHEMA), cfg)
+    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied}
+    return resolved
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings to an already resolved config (validated)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, value = _split_override(item)
+        _set_dotted(cfg, key, parse_value(value), True)
+    validate(cfg)
+    return cfg
+
+
+def _split_override(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"--cfg-options expects key=value, got {item!r} (example: solver.train.batch_size=1)")
+    key, value = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--cfg-options: empty key in {item!r}")
+    return key, value
+
+
+def parse_value(text: str) -> Any:
+    """Typed parsing of an override value: int, float, bool, None, lists/tuples/dicts, else a string."""
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(stripped)
+    except (ValueError, SyntaxError):
+        # unquoted lists of words: [a,b] -> ["a", "b"]
+        if stripped[:1] in "[(" and stripped[-1:] in "])":
+            inner = [parse_value(part) for part in _split_top_level(stripped[1:-1])] if stripped[1:-1].strip() else []
+            return inner if stripped[0] == "[" else tuple(inner)
+        return stripped
+    return value
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "[(" :
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p for p in parts if p.strip()]
+
+
+def _set_dotted(cfg: dict, key: str, value: Any, check: bool) -> None:
+    parts = key.split(".")
+    node = cfg
+    schema: Any = SCHEMA
+    for i, part in enumerate(parts[:-1]):
+        if check and isinstance(schema, dict) and part not in schema and not (i == 0 and part in cfg):
+            _unknown_key(".".join(parts[: i + 1]), schema, parts[:i])
+        if part not in node or not isinstance(node[part], dict):
+            node[part] = {}
+        node = node[part]
+        schema = schema.get(part) if isinstance(schema, dict) else None
+    last = parts[-1]
+    if check and isinstance(schema, dict) and last not in schema and not (len(parts) == 1 and last in cfg):
+        _unknown_key(key, schema, parts[:-1])
+    node[last] = value
+
+
+# ------------------------------------------------------------------------------------------ validation
+def _schema_defaults(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _schema_defaults(v) for k, v in schema.items()}
+    if isinstance(schema, _Any):
+        return copy.deepcopy(schema.default)
+    return copy.deepcopy(schema)
+
+
+def _all_dotted(schema: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in schema.items():
+        name = f"{prefix}{key}"
+        out.append(name)
+        if isinstance(value, dict):
+            out.extend(_all_dotted(value, name + "."))
+    return out
+
+
+def _unknown_key(dotted: str, siblings: dict, parent_parts: list[str]) -> None:
+    leaf = dotted.split(".")[-1]
+    close = difflib.get_close_matches(leaf, list(siblings), n=3, cutoff=0.6)
+    prefix = ".".join(parent_parts)
+    suggestions = [f"{prefix}.{c}" if prefix else c for c in close]
+    if not suggestions:
+        close_full = difflib.get_close_matches(dotted, _all_dotted(SCHEMA), n=3, cutoff=0.7)
+        suggestions = close_full
+    hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+    known = ", ".join(sorted(siblings)) if len(siblings) <= 25 else f"{len(siblings)} keys"
+    raise ConfigError(f"unknown config key {dotted!r}{hint} (known keys here: {known})")
+
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list", dict: "dict"}
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return True
+
+
+def validate(cfg: dict, schema: dict | None = None, prefix: str = "") -> None:
+    """Check every key of every known section against :data:`SCHEMA` (unknown keys, wrong types)."""
+    schema = SCHEMA if schema is None else schema
+    for key, value in cfg.items():
+        dotted = f"{prefix}{key}"
+        if not prefix and (key in _RESERVED or key == "_meta"):
+            continue
+        if key not in schema:
+            if not prefix and not isinstance(value, dict):
+                continue  # a free top-level helper variable such as window_size
+            _unknown_key(dotted, schema, prefix.rstrip(".").split(".") if prefix else [])
+        expected = schema[key]
+        if isinstance(expected, _Any):
+            continue
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {dotted!r} must be a dict of settings, got {type(value).__name__}: {value!r}")
+            validate(value, expected, dotted + ".")
+            continue
+        if not _type_ok(expected, value):
+            want = _TYPE_NAMES.get(type(expected), type(expected).__name__)
+            raise ConfigError(f"config key {dotted!r} expects {want} (like {expected!r}), got {type(value).__name__}: {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------- access
+def get(cfg: dict, dotted: str, default: Any = None) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def dump_config(cfg: dict, path: str | Path | None = None) -> str:
+    """Render a resolved config as a readable Python config file (loadable by :func:`load_config`)."""
+    meta = cfg.get("_meta", {})
+    lines = ["# Resolved adatad config (all defaults filled in)."]
+    if meta:
+        lines.append(f"# source: {meta.get('config_file')}")
+        if meta.get("overrides"):
+            lines.append(f"# overrides: {' '.join(meta['overrides'])}")
+    lines.append("")
+    for key, value in cfg.items():
+        if key.startswith("_"):
+            continue
+        lines.append(f"{key} = {pprint.pformat(value, width=110, sort_dicts=False)}")
+        lines.append("")
+    text = "\n".join(lines)
+    if path is not None:
+        Path(path).write_text(text)
+    return text

@@ -1,0 +1,79 @@
+"""Checkpoints: atomic writes, complete training state, safe loading (``weights_only=True``).
+
+A training checkpoint holds ``state_dict`` (model), ``state_dict_ema``, ``optimizer``, ``scheduler``,
+``scaler``, ``epoch`` (the epoch the state belongs to), ``iteration`` (batches of that epoch already done;
+0 when the epoch is complete), ``global_step``, ``rng`` (python, numpy, torch and CUDA states), ``history``
+and ``config`` (the resolved config). ``rpn_head.loss_normalizer`` lives in the state dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint path or content that cannot be used."""
+
+    user_facing = True
+
+
+def save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(_to_tuple(state["python"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_tuple(x):
+    if isinstance(x, list):
+        return tuple(_to_tuple(v) for v in x)
+    return x
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; clear errors for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        hint = ""
+        if path.parent.is_dir():
+            found = sorted(p.name for p in path.parent.glob("*.pth"))
+            hint = f" (that folder has: {', '.join(found[:10]) or 'no .pth files'})"
+        raise CheckpointError(f"checkpoint not found: {path}{hint}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # unpickling refused or a corrupt file
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
+            "(only tensors and plain python containers are accepted: weights_only=True)"
+        ) from exc

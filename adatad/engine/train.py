@@ -1,0 +1,332 @@
+"""The training loop: DDP, AMP, gradient accumulation and clipping, EMA, per-iteration schedule,
+atomic checkpoints with exact resume, validation by mAP, and graceful stop on SIGTERM/Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
+from adatad.engine.dist import DistInfo, all_reduce_mean, broadcast_flag
+from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, build_optimizer
+
+logger = logging.getLogger("adatad.train")
+
+
+class NonFiniteLossError(RuntimeError):
+    user_facing = True
+
+
+def amp_settings(cfg: dict, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
+    """-> (enabled, dtype, use_grad_scaler). AMP runs on CUDA only: bf16 where supported, else fp16 + scaler."""
+    solver = cfg["solver"]
+    if not solver["amp"] or device.type != "cuda":
+        return False, None, False
+    want = solver.get("amp_dtype", "auto")
+    if want == "auto":
+        want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if want in ("bf16", "bfloat16"):
+        return True, torch.bfloat16, False
+    if want in ("fp16", "float16"):
+        return True, torch.float16, True
+    raise ValueError(f"solver.amp_dtype must be auto, bf16 or fp16, got {want!r}")
+
+
+def autocast(device: torch.device, enabled: bool, dtype):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class _StopRequest:
+    """Turns SIGTERM/SIGINT into a flag checked between iterations (a second Ctrl-C aborts at once)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("received %s: finishing this iteration, then writing a resumable checkpoint",
+                       signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """Runs epochs ``start..end_epoch-1``; see :mod:`adatad.engine.runner` for how it is built."""
+
+    def __init__(self, cfg: dict, model: torch.nn.Module, train_loader, dist_info: DistInfo, work_dir: Path,
+                 evaluate_fn=None, tb_writer=None):
+        self.cfg = cfg
+        self.dist = dist_info
+        self.device = dist_info.device
+        self.work_dir = Path(work_dir)
+        self.ckpt_dir = self.work_dir / "checkpoint"
+        self.train_loader = train_loader
+        self.evaluate_fn = evaluate_fn  # callable(model) -> result dict with "average_mAP" (fraction) or None
+        self.tb = tb_writer
+        solver = cfg["solver"]
+        self.accumulate = max(1, int(solver["train"].get("accumulate", 1)))
+        self.clip = float(solver.get("clip_grad_norm") or 0.0)
+        self.amp, self.amp_dtype, use_scaler = amp_settings(cfg, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+
+        self.model = model.to(self.device)
+        self.optimizer = build_optimizer(self.model, cfg["optimizer"])
+        self.ema = ModelEMA(self.model, decay=solver.get("ema_decay", 0.999)) if solver.get("ema") else None
+        if dist_info.distributed:
+            static = bool(solver.get("static_graph"))
+            self.ddp = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=not static, static_graph=static,
+            )
+            if solver.get("fp16_compress") and self.device.type == "cuda":
+                from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
+
+                self.ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
+                logger.info("DDP: fp16 gradient compression on")
+        else:
+            self.ddp = self.model
+
+        steps_per_epoch = max(1, math.ceil(len(train_loader) / self.accumulate))
+        sch = cfg["scheduler"]
+        if sch["type"] != "LinearWarmupCosineAnnealingLR":
+            raise ValueError(f"scheduler.type {sch['type']!r} is not supported (LinearWarmupCosineAnnealingLR)")
+        self.scheduler = WarmupCosineSchedule(
+            self.optimizer, warmup_steps=sch["warmup_epoch"] * steps_per_epoch,
+            max_steps=sch["max_epoch"] * steps_per_epoch, warmup_start_lr=sch.get("warmup_start_lr", 0.0),
+            eta_min=sch.get("eta_min", 1e-8),
+        )
+        self.end_epoch = int(cfg["workflow"].get("end_epoch") or sch["max_epoch"])
+        self.start_epoch = 0
+        self.start_iter = 0
+        self.global_step = 0
+        self.best_map = -1.0
+        self.history: list[dict] = []
+        self.skipped_steps = 0
+
+    # ------------------------------------------------------------------------------------ checkpoints
+    def state(self, epoch: int, iteration: int) -> dict:
+        return {
+            "epoch": epoch,
+            "iteration": iteration,
+            "global_step": self.global_step,
+            "state_dict": self.model.state_dict(),
+            "state_dict_ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": rng_state(),
+            "best_map": self.best_map,
+            "history": self.history,
+            "skipped_steps": self.skipped_steps,
+            "config": {k: v for k, v in self.cfg.items() if k != "_meta"},
+        }
+
+    def save(self, epoch: int, iteration: int = 0, names: tuple[str, ...] = ("latest.pth",)) -> None:
+        if not self.dist.is_main:
+            return
+        state = self.state(epoch, iteration)
+        for name in names:
+            save_atomic(state, self.ckpt_dir / name)
+        logger.info("checkpoint: %s (epoch %d%s)", ", ".join(names), epoch,
+                    f", iteration {iteration}" if iteration else "")
+
+    def resume(self, path: str | Path) -> None:
+        ckpt = load_checkpoint(path, map_location="cpu")
+        for key in ("state_dict", "optimizer", "scheduler", "epoch"):
+            if key not in ckpt:
+                raise CheckpointError(f"{path} is not a resumable adatad training checkpoint (no {key!r}); "
+                                      "to start from weights only, use model.backbone.pretrained")
+        self.model.load_state_dict(ckpt["state_dict"])
+        if self.ema and ckpt.get("state_dict_ema") is not None:
+            self.ema.load_state_dict(ckpt["state_dict_ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        self.global_step = ckpt.get("global_step", 0)
+        self.best_map = ckpt.get("best_map", -1.0)
+        self.history = list(ckpt.get("history", []))
+        self.skipped_steps = ckpt.get("skipped_steps", 0)
+        if ckpt.get("iteration", 0):
+            self.start_epoch, self.start_iter = ckpt["epoch"], ckpt["iteration"]
+        else:
+            self.start_epoch, self.start_iter = ckpt["epoch"] + 1, 0
+        logger.info("resumed from %s: epoch %d, iteration %d", path, self.start_epoch, self.start_iter)
+
+    # ----------------------------------------------------------------------------------------- loop
+    def fit(self) -> dict:
+        wf = self.cfg["workflow"]
+        with _StopRequest() as stop:
+            for epoch in range(self.start_epoch, self.end_epoch):
+                skip = self.start_iter if epoch == self.start_epoch else 0
+                done = self.train_epoch(epoch, skip, stop)
+                if done is not None:  # interrupted at iteration `done`
+                    self.save(epoch, done, names=("latest.pth",))
+                    return {"interrupted": True, "epoch": epoch, "iteration": done}
+                names = ["latest.pth"]
+                if (epoch + 1) % wf["checkpoint_interval"] == 0 or epoch == self.end_epoch - 1:
+                    names.append(f"epoch_{epoch}.pth")
+                result = None
+                if self.evaluate_fn and epoch >= wf["val_start_epoch"] and wf["val_eval_interval"] > 0 and (
+                    (epoch + 1) % wf["val_eval_interval"] == 0 or epoch == self.end_epoch - 1
+                ):
+                    result = self.evaluate_fn(self.ema.module if self.ema else self.model, epoch)
+                self._record(epoch, result)
+                if result is not None and result.get("average_mAP") is not None and result["average_mAP"] > self.best_map:
+                    self.best_map = result["average_mAP"]
+                    names.append("best.pth")
+                    logger.info("new best average mAP %.2f at epoch %d", 100 * self.best_map, epoch)
+                self.save(epoch, 0, names=tuple(names))
+                if stop.requested:
+                    return {"interrupted": True, "epoch": epoch, "iteration": 0}
+        return {"interrupted": False, "best_map": self.best_map, "history": self.history}
+
+    def _record(self, epoch: int, result: dict | None) -> None:
+        entry = {"epoch": epoch, "loss": self._epoch_loss}
+        if result is not None and result.get("average_mAP") is not None:
+            entry["mAP"] = 100 * result["average_mAP"]
+            if self.tb:
+                self.tb.add_scalar("val/average_mAP", entry["mAP"], epoch)
+        self.history.append(entry)
+        if self.dist.is_main:
+            (self.work_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+            if result is not None:
+                try:
+                    from adatad.viz import plot_training_curves
+
+                    plot_training_curves(self.work_dir / "training_curves.png", self.history)
+                except Exception as exc:  # a plot must never stop training
+                    logger.warning("could not draw training curves: %s", exc)
+
+    def train_epoch(self, epoch: int, skip_batches: int, stop: _StopRequest) -> int | None:
+        """Train one epoch; returns None when complete, or the number of batches done when interrupted."""
+        loader = self.train_loader
+        loader.sampler.set_epoch(epoch, skip_batches)
+        self.ddp.train()
+        if self.ema:
+            self.ema.module.eval()
+        num_batches = len(loader) + skip_batches
+        wf = self.cfg["workflow"]
+        sums: dict[str, float] = {}
+        count = 0
+        bar = None
+        if self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=num_batches, initial=skip_batches, desc=f"epoch {epoch}/{self.end_epoch - 1}",
+                       dynamic_ncols=True, leave=False)
+        t_data = time.perf_counter()
+        it = skip_batches
+        self.optimizer.zero_grad(set_to_none=True)
+        for batch in loader:
+            t_start = time.perf_counter()
+            data_time = t_start - t_data
+            losses = self._step(batch, it, num_batches, epoch)
+            it += 1
+            compute_time = time.perf_counter() - t_start
+            count += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses['cost']:.3f}", data=f"{data_time:.2f}s", step=f"{compute_time:.2f}s")
+            if self.dist.is_main and (it % wf["logging_interval"] == 0 or it == num_batches):
+                self._log(epoch, it, num_batches, sums, count, data_time, compute_time)
+            t_data = time.perf_counter()
+            if broadcast_flag(stop.requested) and it < num_batches:
+                stop.requested = True
+                if bar is not None:
+                    bar.close()
+                return it
+        if bar is not None:
+            bar.close()
+        self._epoch_loss = all_reduce_mean(sums.get("cost", 0.0) / max(count, 1))
+        return None
+
+    _epoch_loss = float("nan")
+
+    def _step(self, batch: dict, it: int, num_batches: int, epoch: int) -> dict[str, float]:
+        inputs = batch["inputs"].to(self.device, non_blocking=True)
+        masks = batch["masks"].to(self.device, non_blocking=True)
+        gt_segments = [g.to(self.device) for g in batch["gt_segments"]]
+        gt_labels = [g.to(self.device) for g in batch["gt_labels"]]
+        if getattr(self, "gpu_augment", None) is not None:
+            inputs = self.gpu_augment(inputs)
+        last_of_group = (it + 1) % self.accumulate == 0 or it + 1 == num_batches
+        sync = contextlib.nullcontext()
+        if self.dist.distributed and not last_of_group and hasattr(self.ddp, "no_sync"):
+            sync = self.ddp.no_sync()
+        with sync:
+            with autocast(self.device, self.amp, self.amp_dtype):
+                losses = self.ddp(inputs, masks, gt_segments, gt_labels, return_loss=True)
+            cost = losses["cost"]
+            if not torch.isfinite(cost):
+                terms = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+                if self.scaler is not None:  # fp16 overflow: skip this step, the scaler adapts
+                    self.skipped_steps += 1
+                    logger.warning("non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)",
+                                   epoch, it, terms, self.skipped_steps)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    return {k: float("nan") for k in losses}
+                raise NonFiniteLossError(f"non-finite loss at epoch {epoch} iteration {it}: {terms}. "
+                                         "Lower the learning rate, check the data, or enable AMP loss scaling.")
+            loss = cost / self.accumulate
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        if last_of_group:
+            if self.clip > 0:
+                if self.scaler is not None:
+                    self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.clip)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            self.global_step += 1
+            if self.ema:
+                self.ema.update(self.model)
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _log(self, epoch, it, num_batches, sums, count, data_time, compute_time) -> None:
+        avg = {k: v / max(count, 1) for k, v in sums.items()}
+        lrs = " ".join(f"lr_{g.get('name', i)}={g['lr']:.2e}" for i, g in enumerate(self.optimizer.param_groups))
+        mem = ""
+        if self.device.type == "cuda":
+            mem = f" mem={torch.cuda.max_memory_allocated(self.device) / 2**30:.2f}GB"
+        terms = " ".join(f"{k}={v:.4f}" for k, v in avg.items())
+        logger.info("[train] epoch %d [%d/%d] %s %s data=%.3fs step=%.3fs%s", epoch, it, num_batches, terms, lrs,
+                    data_time, compute_time, mem)
+        if self.tb:
+            for k, v in avg.items():
+                self.tb.add_scalar(f"train/{k}", v, self.global_step)
+            for i, g in enumerate(self.optimizer.param_groups):
+                self.tb.add_scalar(f"lr/{g.get('name', i)}", g["lr"], self.global_step)

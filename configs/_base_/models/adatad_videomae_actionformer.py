@@ -1,0 +1,47 @@
+# AdaTAD: VideoMAE ViT with TIA adapters feeding ActionFormer (projection, FPN identity, head).
+model = dict(
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    backbone=dict(
+        img_size=224,  # size the position table was pretrained for (resized bicubically to the input)
+        patch_size=16,
+        embed_dims=384,
+        depth=12,
+        num_heads=6,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        num_frames=16,  # frames per chunk; tubelet 2 -> 8 tokens in time per chunk
+        tubelet_size=2,
+        drop_path_rate=0.1,
+        norm_eps=1e-6,
+        adapter_index=list(range(12)),
+        adapter_mlp_ratio=0.25,
+        adapter_kernel=3,
+        mode="adapter",
+        with_cp=True,
+        pretrained="pretrained/vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400_my.pth",
+    ),
+    projection=dict(
+        in_channels=384,
+        out_channels=512,
+        arch=[2, 2, 5],
+        conv_kernel=3,
+        n_head=4,
+        n_mha_win_size=-1,
+        path_pdrop=0.1,
+        use_abs_pe=False,
+    ),
+    neck=dict(num_levels=6),
+    head=dict(
+        num_classes=20,
+        feat_channels=512,
+        num_convs=2,
+        cls_prior_prob=0.01,
+        strides=[1, 2, 4, 8, 16, 32],
+        regression_range=[[0, 4], [4, 8], [8, 16], [16, 32], [32, 64], [64, 10000]],
+        loss_normalizer=100.0,
+        loss_normalizer_momentum=0.9,
+        center_sample_radius=1.5,
+        label_smoothing=0.0,
+    ),
+)

@@ -1,0 +1,6 @@
+# VideoMAE-S full fine-tuning: no adapters, the whole backbone trains at lr 1e-5.
+_base_ = ["e2e_thumos_videomae_s_768x1_160_adapter.py"]
+
+model = dict(backbone=dict(mode="full", adapter_index=[]))
+optimizer = dict(backbone=dict(_delete_=True, lr=1e-5, weight_decay=0.05))
+workflow = dict(checkpoint_interval=5, val_eval_interval=5, val_start_epoch=39)
