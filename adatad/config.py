@@ -170,11 +170,11 @@ SCHEMA: dict[str, Any] = dict(
         pre_nms_thresh=0.001,
         pre_nms_topk=2000,
         nms=dict(
-            use_soft_nms=True,
+            use_soft_nms=True,  # OpenTAD's batched_nms defaults
             sigma=0.5,
-            max_seg_num=2000,
-            min_score=0.001,
-            iou_threshold=0.1,
+            max_seg_num=100,
+            min_score=0.0,
+            iou_threshold=0.0,
             multiclass=True,
             voting_thresh=0.0,
         ),
