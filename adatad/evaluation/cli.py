@@ -1,0 +1,148 @@
+"""`adatad eval`: detection mAP of a predictions file against an annotation file (no torch import)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from adatad.evaluation.detection_map import (
+    DEFAULT_TIOU_THRESHOLDS,
+    evaluate_detections,
+    format_table,
+    load_ground_truth,
+    load_predictions,
+    read_blocked_videos,
+)
+
+DESCRIPTION = """\
+Compute ActivityNet-style detection mAP (the numbers of OpenTAD's evaluator) for a predictions file
+{"results": {video: [{"segment": [start, end], "label": name or class index, "score": x}]}}
+against an annotation file {"database": {video: {"subset": ..., "annotations": [...]}}}.
+"""
+
+EPILOG = """\
+subset rule: only videos whose "subset" equals --subset exactly are evaluated. OpenTAD's THUMOS-14 file
+stores the THUMOS *test* videos as subset "validation" (and the THUMOS validation videos as "training"),
+so the default is "validation" when the file has it (otherwise the file's only subset). "--subset test"
+is accepted as an alias of "validation" only when the file has no "test" subset; a note says so.
+
+predictions on videos absent from the annotation file or of another subset count as false positives and
+labels that are not evaluated classes are ignored, as in OpenTAD; both are reported with counts.
+exit status: 0 on success, 2 on bad arguments or invalid input files.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="adatad eval",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--gt", required=True, metavar="ANN.json", help="annotation file (OpenTAD/ActivityNet format)")
+    p.add_argument("--pred", required=True, metavar="PRED.json", help="predictions file")
+    p.add_argument("--subset", default=None, help='subset to evaluate (default: "validation" if present; see below)')
+    p.add_argument(
+        "--tiou",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_TIOU_THRESHOLDS),
+        metavar="T",
+        help="tIoU thresholds (default: 0.3 0.4 0.5 0.6 0.7)",
+    )
+    p.add_argument("--per-class", action="store_true", help="also print the AP of every class")
+    p.add_argument("--out", metavar="RESULTS.json", help="write every number (full precision) to this JSON file")
+    p.add_argument("--blocked", metavar="FILE", help="videos to leave out: a JSON list (OpenTAD's format) or one name per line")
+    p.add_argument(
+        "--class-map",
+        metavar="FILE",
+        help="class names, one per line (e.g. category_idx.txt); needed when labels are class indices",
+    )
+    return p
+
+
+def _subsets(ann_path: Path) -> tuple[dict, set[str]]:
+    if not ann_path.is_file():
+        raise FileNotFoundError(f"annotation file {ann_path} does not exist")
+    try:
+        data = json.loads(ann_path.read_text(encoding="utf8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"annotation file {ann_path} is not valid JSON: {e}") from e
+    db = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(db, dict):
+        raise ValueError(f'annotation file {ann_path} has no "database" mapping at the top level')
+    return data, {str(v.get("subset")) for v in db.values() if isinstance(v, dict)}
+
+
+def resolve_subset(requested: str | None, available: set[str]) -> tuple[str, str | None]:
+    """Apply the subset rule (see the epilog). Returns ``(subset, note or None)``."""
+    if requested is None:
+        if "validation" in available:
+            return "validation", None
+        if len(available) == 1:
+            only = next(iter(available))
+            return only, f'note: no "validation" subset; evaluating the only subset, "{only}"'
+        raise ValueError(f'no "validation" subset; choose one with --subset from {sorted(available)}')
+    if requested == "test" and "test" not in available and "validation" in available:
+        return "validation", (
+            'note: the annotation file has no "test" subset; evaluating "validation" (OpenTAD\'s THUMOS file '
+            "stores the THUMOS test videos under that name)"
+        )
+    return requested, None
+
+
+def read_class_map(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"class map {path} does not exist")
+    names = [line.strip() for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"class map {path} is empty; expected one class name per line")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``adatad eval``; returns the exit status (0 ok, 2 bad arguments or inputs)."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        ann, available = _subsets(Path(args.gt))
+        subset, note = resolve_subset(args.subset, available)
+        if note:
+            print(note, file=sys.stderr)
+        blocked = read_blocked_videos(args.blocked) if args.blocked else None
+        class_names = read_class_map(args.class_map) if args.class_map else None
+        gt = load_ground_truth(ann, subset, blocked)
+        preds = load_predictions(Path(args.pred), class_names)
+        result = evaluate_detections(gt, preds, args.tiou)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        print(f"adatad eval: error: {e}", file=sys.stderr)
+        return 2
+
+    s = result["stats"]
+    print(
+        f'subset "{subset}": {gt.stats["num_videos"]} videos, {result["num_ground_truth"]} ground-truth instances, '
+        f"{len(result['classes'])} classes; {s['num_predictions']} predictions ({s['num_evaluated']} evaluated)"
+    )
+    print(format_table(result, per_class=args.per_class))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "gt": str(args.gt),
+            "pred": str(args.pred),
+            **result,
+            "ground_truth_stats": gt.stats,
+            "blocked_videos": sorted(gt.blocked_videos),
+        }
+        out.write_text(json.dumps(payload, indent=2))
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
