@@ -8,6 +8,7 @@ and ``config`` (the resolved config). ``rpn_head.loss_normalizer`` lives in the 
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -77,3 +78,59 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
             "(only tensors and plain python containers are accepted: weights_only=True)"
         ) from exc
+
+
+# ------------------------------------------------------------------------------------ detector weights
+def _detector_state_from(ckpt: dict, path) -> tuple[dict, str]:
+    """Pick the weights to test with: EMA when present (like OpenTAD), else the model's."""
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a checkpoint dictionary")
+    for key in ("state_dict_ema", "state_dict", "model", "module"):
+        if isinstance(ckpt.get(key), dict) and ckpt[key]:
+            return ckpt[key], key
+    if ckpt and all(hasattr(v, "shape") for v in ckpt.values()):
+        return ckpt, "(plain state dict)"
+    raise CheckpointError(f"{path}: no model weights found (keys: {', '.join(map(str, list(ckpt)[:10]))})")
+
+
+def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
+    """Load an adatad or OpenTAD detector checkpoint into ``model`` (strict): DDP ``module.`` prefixes are
+    stripped and OpenTAD names are mapped (``adatad.models.weights.map_opentad_key``). A missing or unexpected
+    tensor, or a shape mismatch (a checkpoint of another architecture), fails naming the tensors."""
+
+
+    ckpt = load_checkpoint(path)
+    state, source = _detector_state_from(ckpt, path)
+    if not prefer_ema and source == "state_dict_ema" and isinstance(ckpt.get("state_dict"), dict):
+        state, source = ckpt["state_dict"], "state_dict"
+    load_detector_state(model, state, f"{path} ({source})")
+    logging.getLogger(__name__).info("loaded %d tensors from %s (%s)", len(state), path, source)
+    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch")}
+
+
+def load_detector_state(model, state: dict, what: str) -> None:
+    """Strict load of an adatad or OpenTAD detector state dict, naming every missing/unexpected/mismatched tensor."""
+    from adatad.compat.opentad import convert_opentad_state_dict
+
+    state = convert_opentad_state_dict(state)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatch(es): " + "; ".join(mismatched[:5]))
+        if missing:
+            parts.append(f"{len(missing)} missing tensor(s): " + ", ".join(missing[:8]))
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s): " + ", ".join(unexpected[:8]))
+        raise CheckpointError(
+            f"checkpoint {what} does not fit this model/config — is it from another architecture or class count? "
+            + " | ".join(parts)
+        )
+    for k, v in state.items():  # e.g. OpenTAD's int64 loss_normalizer in EMA copies
+        if own[k].dtype != v.dtype:
+            state[k] = v.to(own[k].dtype)
+    model.load_state_dict(state, strict=True)
