@@ -187,7 +187,8 @@ SCHEMA: dict[str, Any] = dict(
         val_start_epoch=0,
         end_epoch=None,  # None: scheduler.max_epoch
     ),
-    inference=dict(score_threshold=0.0),
+    # adatad infer samples snippets by time at this rate (the training videos' fps; None: each video's own rate)
+    inference=dict(reference_fps=None),
     work_dir=None,  # None: exps/<dataset.name>/<config name>/gpu<N>_id<run>
 )
 

@@ -95,7 +95,7 @@ def _detector_state_from(ckpt: dict, path) -> tuple[dict, str]:
 
 def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
     """Load an adatad or OpenTAD detector checkpoint into ``model`` (strict): DDP ``module.`` prefixes are
-    stripped and OpenTAD names are mapped (``adatad.models.weights.map_opentad_key``). A missing or unexpected
+    stripped and OpenTAD names are mapped (``adatad.compat.opentad``). A missing or unexpected
     tensor, or a shape mismatch (a checkpoint of another architecture), fails naming the tensors."""
 
 

@@ -109,6 +109,13 @@ def train_main(args) -> int:
               f"run folder {work_dir}")
         return 0
 
+    return 130 if run_training(cfg, work_dir, device=args.device, resume=args.resume, not_eval=args.not_eval,
+                        deterministic=not args.disable_deterministic, note=note).get("interrupted") else 0
+
+
+def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: str | None = None, not_eval: bool = False,
+          deterministic: bool = True, note: str | None = None) -> dict:
+    """Train (and validate) with a resolved config in ``work_dir``; returns the trainer's result dict."""
     import torch
 
     from adatad.engine.builders import build_loader, check_dataset, make_evaluate_fn
@@ -116,7 +123,7 @@ def train_main(args) -> int:
     from adatad.engine.train import Trainer
     from adatad.models.detector import build_detector
 
-    info = init_distributed(args.device)
+    info = init_distributed(device)
     setup_logging(work_dir, info.rank, "train")
     if note:
         logger.warning(note)
@@ -126,33 +133,35 @@ def train_main(args) -> int:
     logger.info("adatad train: %s (rank %d/%d, device %s, torch %s)", cfg["_meta"]["config_file"], info.rank,
                 info.world_size, info.device, torch.__version__)
     seed = int(cfg["solver"]["seed"])
-    _seed_everything(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and not args.disable_deterministic)
+    _seed_everything(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and deterministic)
 
     check_dataset(cfg, "train")
     train_loader = build_loader(cfg, "train", info, seed)
     evaluate_fn = None
     if cfg["workflow"]["val_eval_interval"] > 0:
-        evaluate_fn = make_evaluate_fn(cfg, "val", info, work_dir, not_eval=args.not_eval)
+        evaluate_fn = make_evaluate_fn(cfg, "val", info, work_dir, not_eval=not_eval)
     model = build_detector(cfg)
     trainer = Trainer(cfg, model, train_loader, info, work_dir, evaluate_fn=evaluate_fn,
                       tb_writer=_tb_writer(work_dir) if info.is_main else None)
+    trainer.class_names = _class_names(cfg)
     if cfg["dataset"]["transform"].get("on_gpu"):
         from adatad.engine.builders import build_gpu_augment
 
         trainer.gpu_augment = build_gpu_augment(cfg, info.device)
-    if args.resume:
-        path = work_dir / "checkpoint" / "latest.pth" if args.resume == "latest" else Path(args.resume)
+    if resume:
+        path = work_dir / "checkpoint" / "latest.pth" if resume == "latest" else Path(resume)
         trainer.resume(path)
     result = trainer.fit()
+    if trainer.tb is not None:
+        trainer.tb.close()
     if result.get("interrupted"):
         logger.warning("training stopped at epoch %d iteration %d; resume with --resume (checkpoint: %s)",
                        result["epoch"], result["iteration"], work_dir / "checkpoint" / "latest.pth")
-        cleanup()
-        return 130
-    logger.info("training finished; best average mAP %.2f; run folder %s",
-                100 * max(result.get("best_map", -1), 0), work_dir)
+    else:
+        logger.info("training finished; best average mAP %.2f; run folder %s",
+                    100 * max(result.get("best_map", -1), 0), work_dir)
     cleanup()
-    return 0
+    return result
 
 
 def _seed_everything(seed: int, deterministic: bool) -> None:
@@ -180,20 +189,26 @@ def test_main(args) -> int:
         print(dump_config(cfg))
         return 0
 
+    result = run_testing(cfg, args.checkpoint, work_dir, device=args.device, not_eval=args.not_eval)
+    if result is not None and result.get("average_mAP") is not None and not math.isfinite(result["average_mAP"]):
+        return 1
+    return 0
+
+
+def run_testing(cfg: dict, checkpoint: str | Path, work_dir: Path, device: str | None = None, not_eval: bool = False):
+    """Sliding-window test of a checkpoint (adatad or OpenTAD); returns the mAP result on rank 0."""
     from adatad.engine.builders import make_evaluate_fn
+    from adatad.engine.checkpoint import load_detector_checkpoint
     from adatad.engine.dist import cleanup, init_distributed
     from adatad.models.detector import build_detector
-    from adatad.models.weights import load_detector_checkpoint
 
-    info = init_distributed(args.device)
+    info = init_distributed(device)
     setup_logging(work_dir, info.rank, "test")
     _seed_everything(int(cfg["solver"]["seed"]), deterministic=True)
     model = build_detector(cfg, load_pretrained=False)
-    load_detector_checkpoint(model, args.checkpoint)
+    load_detector_checkpoint(model, checkpoint)
     model.to(info.device)
-    evaluate = make_evaluate_fn(cfg, "test", info, work_dir, not_eval=args.not_eval)
+    evaluate = make_evaluate_fn(cfg, "test", info, work_dir, not_eval=not_eval)
     result = evaluate(model, None)
     cleanup()
-    if info.is_main and result is not None and result.get("average_mAP") is not None:
-        return 0 if math.isfinite(result["average_mAP"]) else 1
-    return 0
+    return result

@@ -125,6 +125,7 @@ class Trainer:
         self.best_map = -1.0
         self.history: list[dict] = []
         self.skipped_steps = 0
+        self.class_names: list[str] = []  # saved with checkpoints so that `adatad infer` names the classes
 
     # ------------------------------------------------------------------------------------ checkpoints
     def state(self, epoch: int, iteration: int) -> dict:
@@ -142,6 +143,7 @@ class Trainer:
             "history": self.history,
             "skipped_steps": self.skipped_steps,
             "config": {k: v for k, v in self.cfg.items() if k != "_meta"},
+            "class_names": list(self.class_names),
         }
 
     def save(self, epoch: int, iteration: int = 0, names: tuple[str, ...] = ("latest.pth",)) -> None:

@@ -40,3 +40,6 @@ workflow = dict(
     val_start_epoch=40,
     end_epoch=60,
 )
+
+# adatad infer: videos of other frame rates are sampled by time as if they were 30 fps (THUMOS' rate)
+inference = dict(reference_fps=30.0)
