@@ -34,11 +34,13 @@ class SeededDataset(Dataset):
             random.seed(seed)
             np.random.seed(seed)
             torch.manual_seed(seed)
-            return self.dataset[index]
+            item = self.dataset[index]
         finally:  # leave the caller's RNG (e.g. the training process with num_workers=0) untouched
             random.setstate(py_state)
             np.random.set_state(np_state)
             torch.set_rng_state(torch_state)
+        item["metas"] = dict(item["metas"], index=int(index))  # a unique window id (windows may repeat)
+        return item
 
 
 def _paths(cfg: dict) -> dict:
@@ -110,7 +112,11 @@ def check_dataset(cfg: dict, split: str) -> None:
     if not cfg["dataset"][split].get("check_videos", True):
         return
     from adatad.data.annotations import load_annotations
-    from adatad.data.prepare import check_videos
+
+    try:
+        from adatad.data.prepare import check_videos
+    except ImportError:
+        return
 
     d = cfg["dataset"]
     videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d.get("block_list"),
@@ -125,9 +131,9 @@ def check_dataset(cfg: dict, split: str) -> None:
         logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s",
                        len(problems), split, listing)
         return
-    from adatad.data.datasets import DatasetError
+    from adatad.data.datasets import MissingVideosError
 
-    raise DatasetError(f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
+    raise MissingVideosError(f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
                        f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
                        f"only, pass --cfg-options dataset.{split}.skip_missing=True")
 

@@ -39,8 +39,8 @@ def window_predictions(model, loader, cfg: dict, device: torch.device, progress:
             candidates = model(inputs, masks, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"],
                                pre_nms_topk=pp["pre_nms_topk"])
         for cand, meta in zip(candidates, batch["metas"]):
-            key = (meta["video_name"], int(meta["window_start_frame"]))
-            if key in seen:  # a distributed sampler pads with repeated windows
+            key = (meta["video_name"], int(meta.get("index", meta["window_start_frame"])))
+            if key in seen:  # a distributed sampler pads with repeated windows (OpenTAD's own repeats are kept)
                 continue
             seen.add(key)
             per_video[meta["video_name"]].append(({k: v.cpu() for k, v in cand.items()}, meta))
@@ -58,7 +58,7 @@ def merge_windows(per_video: dict, cfg: dict, class_names: list[str]) -> dict[st
     nms = cfg["post_processing"]["nms"]
     results: dict[str, list[dict]] = {}
     for video, windows in per_video.items():
-        windows = sorted(windows, key=lambda w: int(w[1]["window_start_frame"]))
+        windows = sorted(windows, key=lambda w: (int(w[1]["window_start_frame"]), int(w[1].get("index", 0))))
         det = video_detections([w[0] for w in windows], [w[1] for w in windows], nms)
         results[video] = [
             {"segment": [float(s), float(e)], "label": class_names[int(lab)], "score": float(sc)}
@@ -78,7 +78,7 @@ def predict_loader(model, loader, cfg: dict, info: DistInfo, class_names: list[s
     for part in gathered:
         for video, windows in part.items():
             for cand, meta in windows:
-                key = (video, int(meta["window_start_frame"]))
+                key = (video, int(meta.get("index", meta["window_start_frame"])))
                 if key not in seen:
                     seen.add(key)
                     merged[video].append((cand, meta))

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from adatad.models.actionformer import ActionFormerHead, Conv1DTransformerProj, FPNIdentity
-from adatad.models.postprocess import window_candidates
 from adatad.models.videomae import VideoMAEBackbone
 
 logger = logging.getLogger(__name__)
@@ -56,6 +55,8 @@ class AdaTAD(nn.Module):
         cls_logits, reg = self.rpn_head(fpn_feats, fpn_masks)
         if return_loss:
             return self.rpn_head.losses(cls_logits, reg, fpn_masks, gt_segments, gt_labels)
+        from adatad.models.postprocess import window_candidates
+
         return window_candidates(
             [c.float() for c in cls_logits], [r.float() for r in reg], fpn_masks, self.rpn_head.strides,
             pre_nms_thresh=test_cfg.get("pre_nms_thresh", 0.001), pre_nms_topk=test_cfg.get("pre_nms_topk", 2000),

@@ -1,0 +1,31 @@
+"""A tiny config that runs the real pipeline in seconds (used by the engine, infer and custom tests)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_DATA = dict(num_train=4, num_test=2, duration_range=(8.0, 10.0), fps=30.0, size=(32, 32), seed=0)
+
+
+def write_tiny_config(path: Path, data: dict, **extra) -> Path:
+    """A config that inherits the demo (and so the seed's THUMOS recipe) with everything shrunk."""
+    lines = [
+        f'_base_ = ["{ROOT / "configs/demo/demo_tiny.py"}"]',
+        "window_size = 64",
+        "dataset = dict(",
+        f'    annotation_path="{data["anno_file"]}", class_map="{data["class_file"]}", data_path="{data["video_dir"]}",',
+        "    window_size=window_size,",
+        "    transform=dict(train=dict(resize_short=36, crop_size=32), test=dict(resize_short=32, crop_size=32)),",
+        ")",
+        f'evaluation = dict(ground_truth_filename="{data["anno_file"]}")',
+        "model = dict(backbone=dict(embed_dims=32, depth=1, num_heads=2, adapter_index=[0]),",
+        "             projection=dict(in_channels=32, out_channels=32), head=dict(feat_channels=32))",
+        "solver = dict(train=dict(batch_size=2, num_workers=0), val=dict(batch_size=2, num_workers=0),",
+        "              test=dict(batch_size=2, num_workers=0), reference_batch=2)",
+        "scheduler = dict(warmup_epoch=1, max_epoch=4)",
+        "workflow = dict(logging_interval=1, checkpoint_interval=1, val_eval_interval=1, val_start_epoch=0, end_epoch=2)",
+    ]
+    for key, value in extra.items():
+        lines.append(f"{key} = {value!r}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
