@@ -1,0 +1,311 @@
+"""Datasets over raw videos (OpenTAD THUMOS semantics) and the batch collate.
+
+Item (both datasets), consumed by :func:`collate`:
+    ``inputs`` uint8 ``[3, T, H, W]`` (after the transform; raw frames if ``transform`` is None),
+    ``masks`` bool ``[T]``, ``gt_segments`` float32 ``[N, 2]`` (snippet units, window-relative),
+    ``gt_labels`` int64 ``[N]``, ``metas`` dict with ``video_name, fps, duration, snippet_stride,
+    window_start_frame, window_size, offset_frames`` (+ ``num_frames``, ``window_start_snippet``, ``valid_len``).
+
+Batch from :func:`collate`: ``inputs`` uint8 ``[B, 3, T, H, W]``, ``masks`` bool ``[B, T]``, ``gt_segments`` /
+``gt_labels`` / ``metas`` lists of length B.
+
+Snippet ``k`` is frame ``k * snippet_stride`` (``snippet_stride = feature_stride * sample_stride``); the snippet
+grid of a video comes from the decoder's frame count (as OpenTAD's decord-based loader), frame indices are
+clipped to ``[0, num_frames - 1]``. Ground truth is converted from seconds to frames with the annotation
+file's own frame count (``int(t / duration * frame)``), then to snippets by dividing by the stride.
+
+Randomness: with ``seed`` set, item ``i`` of epoch ``e`` draws from generators seeded by ``(seed, e, i)``, so
+augmentation is reproducible whatever the worker layout (call :meth:`TrainDataset.set_epoch` each epoch; with
+``persistent_workers=True`` the workers keep the epoch they were started with, so recreate the loader or keep
+workers non-persistent). With ``seed=None`` the worker's global torch/numpy RNGs are used (seeded per worker
+by the DataLoader; :func:`worker_init_fn` also seeds numpy/random from it).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .annotations import VideoInfo, load_annotations, load_class_map
+from .video import VideoReader
+from .windows import gt_completeness, num_snippets, random_truncation, sliding_windows
+
+__all__ = ["TrainDataset", "SlidingWindowDataset", "collate", "worker_init_fn", "MissingVideosError"]
+
+log = logging.getLogger(__name__)
+
+
+class MissingVideosError(FileNotFoundError):
+    """Videos named in the annotation file are not in ``data_path``."""
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed; one torch thread."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+    torch.set_num_threads(1)
+
+
+def _check_videos_exist(videos: list[VideoInfo], data_path, skip_missing: bool) -> list[VideoInfo]:
+    missing = [v for v in videos if v.path is None or not v.path.is_file()]
+    if not missing:
+        return videos
+    names = ", ".join(str(v.path) for v in missing[:20]) + (f" ... ({len(missing)} in all)" if len(missing) > 20 else "")
+    if not skip_missing:
+        raise MissingVideosError(
+            f"{len(missing)} of {len(videos)} videos are missing in {data_path}: {names}. Download them, fix "
+            "data_path / video_ext, or set skip_missing=True (dataset.skip_missing) to train without them."
+        )
+    log.warning("skipping %d missing videos in %s: %s", len(missing), data_path, names)
+    keep = [v for v in videos if v not in missing]
+    if not keep:
+        raise MissingVideosError(f"all {len(videos)} videos are missing in {data_path}")
+    return keep
+
+
+def _as_tensor_clip(frames: np.ndarray, transform, generator) -> torch.Tensor:
+    if transform is not None:
+        return transform(frames, generator)
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).contiguous()  # [3, T, H, W]
+
+
+class _VideoDatasetBase(torch.utils.data.Dataset):
+    def __init__(
+        self,
+        ann_file,
+        class_map,
+        data_path,
+        subset_name,
+        window_size: int,
+        feature_stride: int,
+        sample_stride: int,
+        transform,
+        block_list,
+        video_ext: str,
+        skip_missing: bool,
+        backend: str,
+        offset_frames: int,
+        decode_threads: int,
+        seed: int | None,
+    ):
+        self.ann_file = str(ann_file)
+        self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
+        self.data_path = str(data_path)
+        self.subset_name = subset_name
+        self.window_size = int(window_size)
+        self.feature_stride = int(feature_stride)
+        self.sample_stride = int(sample_stride)
+        self.snippet_stride = self.feature_stride * self.sample_stride
+        self.offset_frames = int(offset_frames)
+        self.transform = transform
+        self.backend = backend
+        self.decode_threads = decode_threads
+        self.seed = seed
+        self.epoch = 0
+        videos = load_annotations(ann_file, self.class_map, subset_name, block_list, data_path, video_ext)
+        self.videos = _check_videos_exist(videos, data_path, skip_missing)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws items use (only matters with ``seed`` set)."""
+        self.epoch = int(epoch)
+
+    def _generators(self, index: int) -> tuple[np.random.Generator | None, torch.Generator | None]:
+        if self.seed is None:
+            return None, None
+        ss = np.random.SeedSequence([int(self.seed), self.epoch, int(index)])
+        a, b = ss.generate_state(2, dtype=np.uint64)
+        return np.random.default_rng(int(a)), torch.Generator().manual_seed(int(b) & (2**63 - 1))
+
+    def _open(self, v: VideoInfo) -> VideoReader:
+        return VideoReader(v.path, backend=self.backend, num_threads=self.decode_threads)
+
+    def _metas(self, v: VideoInfo, reader: VideoReader, start_snippet: int, valid_len: int) -> dict:
+        return {
+            "video_name": v.name,
+            "fps": v.frames / v.duration,
+            "duration": v.duration,
+            "snippet_stride": self.snippet_stride,
+            "window_start_frame": int(start_snippet * self.snippet_stride),
+            "window_size": self.window_size,
+            "offset_frames": self.offset_frames,
+            "window_start_snippet": int(start_snippet),
+            "valid_len": int(valid_len),
+            "num_frames": int(reader.num_frames),
+        }
+
+
+class TrainDataset(_VideoDatasetBase):
+    """One random window per video per epoch (OpenTAD ``ThumosPaddingDataset`` + ``LoadFrames(random_trunc)``).
+
+    Videos with no usable ground truth (after skipping Ambiguous) are left out, as in OpenTAD.
+    ``transform(frames [T,H,W,3] uint8 numpy, generator) -> uint8 [3,T,h,w]``, e.g.
+    :class:`adatad.data.transforms.TrainTransform`.
+    """
+
+    def __init__(
+        self,
+        ann_file,
+        class_map,
+        data_path,
+        subset_name="training",
+        window_size: int = 768,
+        feature_stride: int = 4,
+        sample_stride: int = 1,
+        trunc_thresh: float = 0.75,
+        crop_ratio: tuple[float, float] | None = (0.9, 1.0),
+        transform=None,
+        block_list=None,
+        video_ext: str = "mp4",
+        skip_missing: bool = False,
+        backend: str = "pyav",
+        offset_frames: int = 0,
+        decode_threads: int = 0,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+        )  # fmt: skip
+        self.trunc_thresh = trunc_thresh
+        self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
+        no_gt = [v.name for v in self.videos if len(v.segments) == 0]
+        if no_gt:
+            log.info("training set: %d videos without ground truth left out: %s", len(no_gt), no_gt[:10])
+        self.videos = [v for v in self.videos if len(v.segments) > 0]
+        if not self.videos:
+            raise ValueError(f"{ann_file}: no video of subset {subset_name!r} has ground truth to train on")
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> dict:
+        v = self.videos[index]
+        rng, gen = self._generators(index)
+        with self._open(v) as reader:
+            total = reader.num_frames
+            n = num_snippets(total, self.snippet_stride)
+            seg = (v.segments - np.float32(self.offset_frames)) / np.float32(self.snippet_stride)
+            w = random_truncation(n, seg, self.window_size, self.trunc_thresh, self.crop_ratio, rng=rng)
+            frame_idx = np.clip(w.snippets * self.snippet_stride, 0, total - 1)
+            frames = reader.get_frames(frame_idx)
+            metas = self._metas(v, reader, w.start, w.length)
+        return {
+            "inputs": _as_tensor_clip(frames, self.transform, gen),
+            "masks": torch.from_numpy(w.mask),
+            "gt_segments": torch.from_numpy(np.ascontiguousarray(w.segments, dtype=np.float32)),
+            "gt_labels": torch.from_numpy(v.labels[w.keep].astype(np.int64)),
+            "metas": metas,
+        }
+
+
+class SlidingWindowDataset(_VideoDatasetBase):
+    """One item per sliding window (OpenTAD ``ThumosSlidingDataset`` + ``LoadFrames(sliding_window)``).
+
+    Windows come from the annotation file's frame count; ``window_overlap_ratio`` 0.5 for testing. With
+    ``test_mode=True`` every window is kept and carries no ground truth (empty ``[0, 2]``); with
+    ``test_mode=False`` only windows holding an instance more than ``ioa_thresh`` complete are kept, with the
+    instances clipped to the window (OpenTAD's validation-loss set).
+    """
+
+    def __init__(
+        self,
+        ann_file,
+        class_map,
+        data_path,
+        subset_name="validation",
+        window_size: int = 768,
+        feature_stride: int = 4,
+        sample_stride: int = 1,
+        window_overlap_ratio: float = 0.5,
+        ioa_thresh: float = 0.75,
+        test_mode: bool = True,
+        transform=None,
+        block_list=None,
+        video_ext: str = "mp4",
+        skip_missing: bool = False,
+        backend: str = "pyav",
+        offset_frames: int = 0,
+        decode_threads: int = 0,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+        )  # fmt: skip
+        self.window_overlap_ratio = window_overlap_ratio
+        self.ioa_thresh = ioa_thresh
+        self.test_mode = test_mode
+        # (video index, start snippet, end snippet (exclusive), gt segments [N,2] window-relative, labels [N])
+        self.windows: list[tuple[int, int, int, np.ndarray, np.ndarray]] = []
+        empty_s, empty_l = np.zeros((0, 2), np.float32), np.zeros((0,), np.int64)
+        for vi, v in enumerate(self.videos):
+            n = num_snippets(v.frames, self.snippet_stride)
+            for start, end in sliding_windows(n, self.window_size, window_overlap_ratio):
+                if test_mode or ioa_thresh <= 0 or len(v.segments) == 0:
+                    if not test_mode and len(v.segments) == 0:
+                        continue
+                    self.windows.append((vi, start, end, empty_s, empty_l))
+                    continue
+                ws, we = start * self.snippet_stride, (end - 1) * self.snippet_stride
+                comp, clipped = gt_completeness(v.segments, (ws, we))
+                valid = comp > ioa_thresh
+                if valid.any():
+                    seg = ((clipped[valid] - ws - self.offset_frames) / self.snippet_stride).astype(np.float32)
+                    self.windows.append((vi, start, end, seg, v.labels[valid].astype(np.int64)))
+        if not self.windows:
+            raise ValueError(f"{ann_file}: no window in subset {subset_name!r}")
+        log.info("%s subset: %d videos, %d windows", subset_name, len(self.videos), len(self.windows))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        vi, start, end, seg, labels = self.windows[index]
+        v = self.videos[vi]
+        _, gen = self._generators(index)
+        with self._open(v) as reader:
+            total = reader.num_frames
+            snippets = np.arange(0, total, self.snippet_stride, dtype=np.int64)
+            s0, s1 = min(start, len(snippets)), min(end, len(snippets))
+            frame_idx = snippets[s0:s1]
+            valid = len(frame_idx)
+            if valid == 0:  # the decoder holds fewer frames than the annotation says: serve the last frame
+                frame_idx = np.array([total - 1], dtype=np.int64)
+            if len(frame_idx) < self.window_size:
+                frame_idx = np.pad(frame_idx, (0, self.window_size - len(frame_idx)), mode="edge")
+            frame_idx = np.clip(frame_idx, 0, total - 1)
+            frames = reader.get_frames(frame_idx)
+            metas = self._metas(v, reader, start, valid)
+        mask = torch.zeros(self.window_size, dtype=torch.bool)
+        mask[:valid] = True
+        return {
+            "inputs": _as_tensor_clip(frames, self.transform, gen),
+            "masks": mask,
+            "gt_segments": torch.from_numpy(seg.copy()),
+            "gt_labels": torch.from_numpy(labels.copy()),
+            "metas": metas,
+        }
+
+
+def collate(batch: Sequence[dict]) -> dict:
+    """Stack items into the batch dict: ``inputs`` uint8 ``[B,3,T,H,W]``, ``masks`` bool ``[B,T]``, lists else."""
+    if not isinstance(batch, Sequence) or not batch:
+        raise TypeError("collate expects a non-empty list of dataset items")
+    return {
+        "inputs": torch.stack([b["inputs"] for b in batch], 0),
+        "masks": torch.stack([b["masks"] for b in batch], 0),
+        "gt_segments": [b["gt_segments"] for b in batch],
+        "gt_labels": [b["gt_labels"] for b in batch],
+        "metas": [b["metas"] for b in batch],
+    }
+
+
+def video_paths(videos: list[VideoInfo]) -> list[Path]:
+    """Paths of the videos (helper for tools)."""
+    return [v.path for v in videos if v.path is not None]

@@ -1,0 +1,174 @@
+"""``adatad prepare thumos|check``: build OpenTAD-format THUMOS-14 annotations; check videos against them.
+
+    adatad prepare thumos --csv-dir DIR | --anno-dir DIR [--videos DIR] --out DIR
+    adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S] [--full]
+
+``check`` lists every problem in one run (missing, unreadable, frame count off by more than ``--tolerance``
+frames, and with ``--full`` frames that fail to decode) and exits 1 if there is any.
+:func:`check_videos` is the same check as a function (the training engine calls it before a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .annotations import AnnotationError, VideoInfo, convert_thumos, load_annotations, load_class_map, write_annotations
+
+__all__ = ["Problem", "check_videos", "main"]
+
+
+@dataclass
+class Problem:
+    """One problem with one video. ``kind``: ``missing``, ``unreadable``, ``frames`` or ``decode``."""
+
+    video: str
+    path: str
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.video}: {self.kind}: {self.detail} ({self.path})"
+
+
+def check_videos(videos: list[VideoInfo], fast: bool = True, tolerance: int = 3, backend: str = "pyav") -> list[Problem]:
+    """Check that every video exists, opens, and has the annotated frame count (± ``tolerance``).
+
+    ``fast=True`` reads headers only; ``fast=False`` also decodes every frame the pipeline reads (every 4th),
+    which finds truncated or corrupt files. Returns the problems (empty list: all good).
+    """
+    from .video import VideoError, VideoReader
+
+    problems: list[Problem] = []
+    for v in videos:
+        path = str(v.path) if v.path is not None else "?"
+        if v.path is None or not Path(v.path).is_file():
+            problems.append(Problem(v.name, path, "missing", "video file not found"))
+            continue
+        try:
+            reader = VideoReader(v.path, backend=backend, num_threads=1 if fast else 0)
+        except VideoError as e:
+            problems.append(Problem(v.name, path, "unreadable", str(e).replace(path, "<file>")))
+            continue
+        with reader:
+            if abs(reader.num_frames - v.frames) > tolerance:
+                problems.append(
+                    Problem(
+                        v.name,
+                        path,
+                        "frames",
+                        f"{reader.num_frames} frames in the file, {v.frames} in the annotation "
+                        f"(tolerance {tolerance}); wrong or re-encoded video?",
+                    )
+                )
+            if not fast:
+                idx = np.arange(0, reader.num_frames, 4)
+                try:
+                    for i in range(0, len(idx), 256):
+                        reader.get_frames(idx[i : i + 256])
+                except VideoError as e:
+                    problems.append(Problem(v.name, path, "decode", str(e).replace(path, "<file>")))
+    return problems
+
+
+def _print_problems(problems: list[Problem], n_videos: int, out=None) -> None:
+    out = out or sys.stdout
+    if not problems:
+        print(f"all {n_videos} videos OK", file=out)
+        return
+    wv = max(len("video"), *(len(p.video) for p in problems))
+    wk = max(len("problem"), *(len(p.kind) for p in problems))
+    print(f"{len(problems)} problem(s) in {n_videos} videos:", file=out)
+    print(f"{'video':<{wv}}  {'problem':<{wk}}  detail", file=out)
+    for p in problems:
+        print(f"{p.video:<{wv}}  {p.kind:<{wk}}  {p.detail} [{p.path}]", file=out)
+
+
+def _class_map_for(ann: Path, class_map: str | None) -> list[str]:
+    if class_map:
+        return load_class_map(class_map)
+    beside = ann.parent / "category_idx.txt"
+    if beside.is_file():
+        return load_class_map(beside)
+    db = json.loads(ann.read_text()).get("database", {})
+    return sorted({a.get("label") for v in db.values() for a in v.get("annotations", []) if a.get("label")})
+
+
+def _cmd_thumos(args) -> int:
+    data, classes, report = convert_thumos(csv_dir=args.csv_dir, anno_dir=args.anno_dir, videos_dir=args.videos)
+    ann, cmap = write_annotations(data, classes, args.out)
+    print(report)
+    print(f"wrote {ann} and {cmap} ({len(classes)} classes)")
+    print("subset names as OpenTAD: THUMOS validation videos = 'training', THUMOS test videos = 'validation'")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    if args.config:
+        try:
+            from adatad.config import load_config
+        except ImportError:
+            print("--config needs adatad.config; use --ann FILE --videos DIR", file=sys.stderr)
+            return 2
+        d = load_config(args.config)["dataset"]
+        ann, cmap, videos = d["annotation_path"], d["class_map"], d["data_path"]
+        ext = d.get("video_ext") or "mp4"
+        block = d.get("block_list")
+    else:
+        if not (args.ann and args.videos):
+            print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)
+            return 2
+        ann, cmap, videos, ext, block = args.ann, args.class_map, args.videos, args.video_ext, None
+    ann = Path(ann)
+    classes = load_class_map(cmap) if cmap else _class_map_for(ann, None)
+    if args.subset:
+        subsets = args.subset
+    else:
+        db = json.loads(ann.read_text()).get("database", {}) if ann.is_file() else {}
+        subsets = sorted({v.get("subset") for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
+    vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
+    print(f"checking {len(vids)} videos of {subsets} in {videos} ({'full decode' if args.full else 'headers'})")
+    problems = check_videos(vids, fast=not args.full, tolerance=args.tolerance)
+    _print_problems(problems, len(vids))
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adatad prepare", description="prepare / check datasets")
+    sub = p.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("thumos", help="write OpenTAD-format THUMOS-14 annotations (thumos_14_anno.json, category_idx.txt)")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv-dir", help="folder with {val,test}_Annotation_ours.csv and {val,test}_video_info.csv")
+    src.add_argument("--anno-dir", help="folder with the official <Class>_val.txt / <Class>_test.txt files")
+    t.add_argument("--videos", help="video folder: fps / frame counts are probed from <video>.mp4 when present")
+    t.add_argument("--out", required=True, help="output folder")
+    c = sub.add_parser("check", help="check that videos exist, open and match the annotation's frame counts")
+    c.add_argument("--config", help="config file (reads dataset.annotation_path, class_map, data_path)")
+    c.add_argument("--ann", help="annotation JSON")
+    c.add_argument("--videos", help="video folder")
+    c.add_argument("--class-map", help="class map (default: category_idx.txt beside --ann, else the file's labels)")
+    c.add_argument("--video-ext", default="mp4")
+    c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
+    c.add_argument("--full", action="store_true", help="also decode every frame the pipeline reads (slow)")
+    c.add_argument("--tolerance", type=int, default=3, help="allowed frame-count difference (default 3)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.what == "thumos":
+            return _cmd_thumos(args)
+        return _cmd_check(args)
+    except AnnotationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""VideoReader on real H.264 files written with PyAV; frames carry their own index."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from videos import decode_index, pattern_frame, write_test_video  # noqa: E402
+
+from adatad.data.video import VideoError, VideoReader, probe_video  # noqa: E402
+
+N = 240
+RATES = {"30": 30, "29.97": Fraction(30000, 1001), "25": 25}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    return {k: write_test_video(d / f"v{k}.mp4", N, fps=r, gop=30) for k, r in RATES.items()}
+
+
+@pytest.mark.parametrize("rate", list(RATES))
+def test_header(clips, rate):
+    info = probe_video(clips[rate])
+    assert info["num_frames"] == N
+    assert info["width"] == 320 and info["height"] == 180
+    assert info["fps"] == pytest.approx(float(RATES[rate]), rel=1e-6)
+    assert info["duration"] == pytest.approx(N / float(RATES[rate]), abs=1e-3)
+
+
+@pytest.mark.parametrize("rate", list(RATES))
+def test_requested_indices_exact(clips, rate):
+    idx = [200, 3, 3, 0, 117, 239, 239, 500, -7, 64]
+    with VideoReader(clips[rate]) as r:
+        frames = r.get_frames(idx)
+    assert frames.shape == (len(idx), 180, 320, 3) and frames.dtype == np.uint8
+    expected = np.clip(idx, 0, N - 1)  # OpenTAD clips to [0, total_frames - 1]
+    assert [decode_index(f) for f in frames] == expected.tolist()
+    # pixels close to what was encoded (H.264 at crf 18)
+    for f, i in zip(frames, expected):
+        assert np.abs(f.astype(int) - pattern_frame(int(i)).astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize("rate", ["30", "29.97"])
+def test_seek_equals_sequential(clips, rate):
+    with VideoReader(clips[rate]) as r:
+        seq = r.get_frames(np.arange(N))
+    assert [decode_index(f) for f in seq] == list(range(N))
+    sparse = [5, 61, 62, 150, 151, 233]
+    with VideoReader(clips[rate], seek_gap=8) as r:  # forces a seek before each far frame
+        got = r.get_frames(sparse)
+    np.testing.assert_array_equal(got, seq[sparse])
+
+
+def test_each_frame_decoded_once(clips, monkeypatch):
+    from adatad.data import video as vmod
+
+    calls = []
+    orig = vmod._PyAVBackend._frame_index
+
+    def counting(self, frame, fallback):
+        i = orig(self, frame, fallback)
+        calls.append(i)
+        return i
+
+    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+    with VideoReader(clips["30"]) as r:
+        out = r.get_frames([8, 8, 8, 2, 8])
+    assert [decode_index(f) for f in out] == [8, 8, 8, 2, 8]
+    assert len(calls) == len(set(calls)) and max(calls) == 8
+
+
+def test_missing_and_empty(tmp_path):
+    with pytest.raises(VideoError, match="not found.*nope.mp4"):
+        VideoReader(tmp_path / "nope.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoError, match="empty.mp4"):
+        VideoReader(empty)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(VideoError, match="junk.mp4"):
+        VideoReader(junk)
+
+
+def test_truncated(clips, tmp_path):
+    data = Path(clips["30"]).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # PyAV writes the index (moov) at the end: unreadable
+    with pytest.raises(VideoError, match="cut.mp4"):
+        VideoReader(cut).get_frames([0, 200])
+
+
+def test_truncated_faststart(tmp_path):
+    """Index at the front, media data cut: opening works, frames past the cut raise naming the frame."""
+    import av
+
+    src = write_test_video(tmp_path / "src.mp4", N, fps=30, gop=30)
+    fs = tmp_path / "fs.mp4"
+    with av.open(str(src)) as inp, av.open(str(fs), "w", options={"movflags": "faststart"}) as out:
+        s_in = inp.streams.video[0]
+        s_out = out.add_stream_from_template(s_in)
+        for p in inp.demux(s_in):
+            if p.dts is None:
+                continue
+            p.stream = s_out
+            out.mux(p)
+    data = fs.read_bytes()
+    cut = tmp_path / "fs_cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    r = VideoReader(cut)
+    assert r.num_frames == N
+    assert decode_index(r.get_frames([3])[0]) == 3
+    with pytest.raises(VideoError, match=r"fs_cut.mp4") as e:
+        r.get_frames([N - 1])
+    assert str(N - 1) in str(e.value)
