@@ -144,7 +144,10 @@ def _guard(fn: Callable[[], int]) -> int:
 
 
 # exception classes (by name, to avoid importing their modules here) whose message is the whole story
-_USER_ERRORS = {"MissingVideosError", "VideoError", "WeightLoadError", "AnnotationError", "CheckpointError", "DatasetError", "FileNotFoundError"}
+_USER_ERRORS = {
+    "MissingVideosError", "VideoError", "WeightLoadError", "AnnotationError", "CheckpointError", "FileNotFoundError",
+    "UnsupportedOpenTADConfig", "NonFiniteLossError",
+}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""Engine building blocks: parameter groups, the warmup+cosine schedule, EMA, the resumable sampler,
+checkpoints (atomic, safe loading, RNG round trip) and the effective-batch rule."""
+
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
+from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, backbone_param_groups, detector_param_groups
+from adatad.engine.runner import effective_batch_check
+from adatad.engine.sampler import ResumableSampler
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.backbone.adapter = nn.Linear(4, 4)
+        self.proj = nn.Conv1d(4, 4, 3)
+        self.norm = nn.LayerNorm(4)
+        self.scale = nn.Parameter(torch.ones(1))
+
+
+def test_detector_groups_decay_rules():
+    m = Toy()
+    groups = {g["name"]: g for g in detector_param_groups(m, lr=1e-4, weight_decay=0.05)}
+    decay_ids = {id(p) for p in groups["det_decay"]["params"]}
+    no_decay_ids = {id(p) for p in groups["det_no_decay"]["params"]}
+    assert decay_ids == {id(m.proj.weight)}
+    assert no_decay_ids == {id(m.proj.bias), id(m.norm.weight), id(m.norm.bias), id(m.scale)}
+    assert groups["det_no_decay"]["weight_decay"] == 0.0 and groups["det_decay"]["weight_decay"] == 0.05
+
+
+def test_backbone_groups_opentad_rules():
+    m = Toy()
+    cfg = dict(lr=0.0, weight_decay=0.0, custom=[dict(name="adapter", lr=2e-4, weight_decay=0.05)], exclude=["backbone"])
+    groups = backbone_param_groups(m.backbone, cfg)
+    # every backbone name contains "backbone": only the custom (adapter) group survives
+    assert len(groups) == 1 and groups[0]["lr"] == 2e-4 and groups[0]["weight_decay"] == 0.05
+    assert {id(p) for p in groups[0]["params"]} == {id(m.backbone.adapter.weight), id(m.backbone.adapter.bias)}
+    groups = backbone_param_groups(m.backbone, dict(lr=1e-5, weight_decay=0.05))
+    assert len(groups) == 1 and len(groups[0]["params"]) == 6
+
+
+def test_schedule_matches_closed_form():
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [p], "lr": 1e-3}])
+    sch = WarmupCosineSchedule(opt, warmup_steps=5, max_steps=25, warmup_start_lr=0.0, eta_min=1e-8)
+    lrs = [sch.get_last_lr()[0]]
+    for _ in range(25):
+        sch.step()
+        lrs.append(sch.get_last_lr()[0])
+    assert lrs[0] == 0.0
+    assert lrs[2] == pytest.approx(2 * 1e-3 / 4)  # linear warmup over W-1 steps (OpenTAD's form)
+    assert lrs[5] == pytest.approx(1e-3)
+    assert lrs[15] == pytest.approx(1e-8 + (1e-3 - 1e-8) * 0.5)  # half-way through the cosine
+    assert lrs[25] == pytest.approx(1e-8)
+    state = sch.state_dict()
+    sch2 = WarmupCosineSchedule(opt, warmup_steps=5, max_steps=25)
+    sch2.load_state_dict(state)
+    assert sch2.get_last_lr() == pytest.approx([1e-8])
+
+
+def test_ema_update_formula():
+    model = nn.Linear(2, 1)
+    ema = ModelEMA(model, decay=0.9)
+    before = ema.module.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    assert torch.allclose(ema.module.weight, 0.9 * before + 0.1 * model.weight)
+
+
+def test_sampler_deterministic_resumable_and_sharded():
+    s = ResumableSampler(10, shuffle=True, seed=3, batch_size=2, drop_last=True)
+    s.set_epoch(4)
+    full = list(s)
+    s.set_epoch(4, skip_batches=2)
+    assert list(s) == full[4:]
+    s.set_epoch(5)
+    assert [i for i, _ in s] != [i for i, _ in full]
+    ranks = []
+    for r in range(2):
+        sr = ResumableSampler(10, shuffle=True, seed=3, rank=r, world_size=2, batch_size=2, drop_last=True)
+        sr.set_epoch(4)
+        ranks.append([i for i, _ in sr])
+    assert not set(ranks[0]) & set(ranks[1]) and len(ranks[0]) == len(ranks[1]) == 4
+    seeds = [sd for _, sd in full]
+    assert len(set(seeds)) == len(seeds)
+
+
+def test_checkpoint_atomic_and_rng_round_trip(tmp_path):
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    state = rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    path = save_atomic({"rng": state, "x": torch.arange(3)}, tmp_path / "c.pth")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pth"]  # no temp file left
+    loaded = load_checkpoint(path)
+    set_rng_state(loaded["rng"])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"state_dict": Evil()}, f)
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pth")
+
+
+def base_cfg(batch, accum=1, ref=4):
+    return {"solver": {"train": {"batch_size": batch, "accumulate": accum}, "reference_batch": ref}}
+
+
+def test_effective_batch_rule():
+    assert effective_batch_check(base_cfg(2), 2, keep=False) is None
+    note = effective_batch_check(base_cfg(1), 1, keep=False)
+    assert "effective batch is 1" in note and "accumulate=4" in note
+    cfg = base_cfg(1)
+    assert "restored to 4" in effective_batch_check(cfg, 1, keep=True)
+    assert cfg["solver"]["train"]["accumulate"] == 4
+    with pytest.raises(ValueError, match="multiple"):
+        effective_batch_check(base_cfg(3), 1, keep=True)
