@@ -53,6 +53,14 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     preds = (work / "predictions_test.json")
     assert preds.is_file() and (work / "map_test.json").is_file()
 
+    # the seed's test script, on this machine's CPU, with an explicit checkpoint
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CONFIG=str(cfg_file), PYTHON=sys.executable,
+               WORK_DIR=str(tmp_path / "script"))
+    res = subprocess.run(["bash", str(ROOT / "scripts/testing/test_e2e_minimal.sh"), str(work / "checkpoint" / "best.pth")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "| mAP |" in res.stdout and (tmp_path / "script" / "predictions_test.json").is_file()
+
 
 def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
     work = tmp_path / "ddp"

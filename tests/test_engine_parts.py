@@ -135,3 +135,27 @@ def test_effective_batch_rule():
     assert cfg["solver"]["train"]["accumulate"] == 4
     with pytest.raises(ValueError, match="multiple"):
         effective_batch_check(base_cfg(3), 1, keep=True)
+
+
+class NaNModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, inputs, masks, gt_segments, gt_labels, return_loss=True):
+        cls = self.lin.weight.sum() * float("nan")
+        return {"cls_loss": cls, "reg_loss": self.lin.bias.sum(), "cost": cls}
+
+
+def test_non_finite_loss_stops_with_iteration_and_terms(tmp_path):
+    from adatad.config import SCHEMA, _schema_defaults
+    from adatad.engine.dist import DistInfo
+    from adatad.engine.train import NonFiniteLossError, Trainer
+
+    cfg = _schema_defaults(SCHEMA)
+    cfg["solver"]["ema"] = False
+    trainer = Trainer(cfg, NaNModel(), train_loader=[None] * 3, dist_info=DistInfo(), work_dir=tmp_path)
+    batch = {"inputs": torch.zeros(1, 3, 2, 2, 2), "masks": torch.ones(1, 2, dtype=torch.bool),
+             "gt_segments": [torch.zeros(0, 2)], "gt_labels": [torch.zeros(0, dtype=torch.long)]}
+    with pytest.raises(NonFiniteLossError, match=r"epoch 4 iteration 7: cls_loss=nan, reg_loss=[-0-9.]+, cost=nan"):
+        trainer._step(batch, 7, 10, 4)

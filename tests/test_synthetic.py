@@ -162,9 +162,9 @@ def test_planted_motion_is_visible_and_central(tmp_path):
         slope_x = np.polyfit(t[idx], cx[idx], 1)[0]  # pixels per second
         slope_a = np.polyfit(t[idx], area[idx].astype(float), 1)[0]  # pixels^2 per second
         if label == "MoveRight":
-            assert cx[idx[-1]] - cx[idx[0]] > 0.35 * h and slope_x > 0
+            assert cx[idx[-1]] - cx[idx[0]] > 0.3 * h and slope_x > 0
         elif label == "MoveLeft":
-            assert cx[idx[0]] - cx[idx[-1]] > 0.35 * h and slope_x < 0
+            assert cx[idx[0]] - cx[idx[-1]] > 0.3 * h and slope_x < 0
         elif label == "Grow":
             assert area[idx[-1]] > 4 * area[idx[0]] and slope_a > 0 and abs(slope_x) < 1.5
         elif label == "Shrink":

@@ -55,7 +55,7 @@ __all__ = [
 CLASSES: list[str] = ["MoveRight", "MoveLeft", "Grow", "Shrink", "Blink"]
 """Class names; they differ only by motion over time (direction, growing vs shrinking, blinking)."""
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the rendered content for given parameters changes (invalidates caches)."""
 
 STEADY = "_Steady"
@@ -65,14 +65,14 @@ MANIFEST_NAME = "synthetic_manifest.json"
 SUBSET_NAMES = {"train": "training", "test": "validation"}  # OpenTAD's THUMOS naming
 
 # Geometry, in units of the central square's side S = min(H, W); offsets are from the frame centre.
-_MOVE_HALF_SPAN = 0.28  # MoveRight/MoveLeft travel from -0.28 S to +0.28 S (plus the instance's x offset)
-_RADIUS_RANGE = (0.07, 0.11)  # object "radius" (half side for squares) for Move and Blink
-_GROW_SMALL = (0.035, 0.05)  # Grow starts / Shrink ends at this radius
-_GROW_LARGE = (0.14, 0.17)  # Grow ends / Shrink starts at this radius
+_MOVE_HALF_SPAN = 0.22  # MoveRight/MoveLeft travel from -0.22 S to +0.22 S (plus the instance's x offset)
+_RADIUS_RANGE = (0.13, 0.18)  # object "radius" (half side for squares) for Move and Blink: about one 16 px patch at 64 px
+_GROW_SMALL = (0.05, 0.07)  # Grow starts / Shrink ends at this radius
+_GROW_LARGE = (0.2, 0.24)  # Grow ends / Shrink starts at this radius
 _LANE_Y = 0.21  # centre of the upper / lower lane when two actions overlap
 _SOLO_Y = 0.10  # a lone action's centre y is drawn in [-0.10, 0.10] S
 _STATIC_X = 0.18  # static actions' centre x is drawn in [-0.18, 0.18] S
-_MOVE_X = 0.06  # Move actions' path centre x is drawn in [-0.06, 0.06] S
+_MOVE_X = 0.04  # Move actions' path centre x is drawn in [-0.04, 0.04] S
 _JITTER_PX = 1.5  # camera jitter amplitude (pixels, at any resolution)
 
 

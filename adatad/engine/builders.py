@@ -150,7 +150,7 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
     return DataLoader(
         SeededDataset(dataset), batch_size=scfg["batch_size"], sampler=sampler, num_workers=workers,
         collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=train,
-        persistent_workers=False, prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=train and workers > 0, prefetch_factor=4 if workers > 0 else None,
     )
 
 
