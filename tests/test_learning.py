@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tinyrun import ROOT
 
 from adatad.config import load_config
 from adatad.data.synthetic import generate_dataset, random_video_spec, render_video, write_video
 from adatad.engine.runner import run_testing, run_training
 from adatad.models.detector import build_detector
-from tinyrun import ROOT
 
 SMALL_DATA = dict(num_train=64, num_test=8, duration_range=(10.0, 14.0), fps=30.0, size=(64, 64), seed=1)
 
