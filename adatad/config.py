@@ -216,17 +216,19 @@ def _exec_file(path: Path) -> dict[str, Any]:
 
 
 def merge(base: Any, child: Any) -> Any:
-    """Merge ``child`` onto ``base``: dicts recursively (``_delete_=True`` replaces), the rest replaced."""
+    """Merge ``child`` onto ``base``: dicts recursively, lists and other values replaced.
+
+    A child dict holding ``_delete_=True`` replaces the base dict wholesale. The marker is kept in the result
+    (so that a base file's ``_delete_`` also applies when it is merged onto an earlier sibling base) and removed
+    by :func:`load_config` once everything is merged."""
     if isinstance(base, dict) and isinstance(child, dict):
         if child.get("_delete_", False):
-            return {k: copy.deepcopy(v) for k, v in child.items() if k != "_delete_"}
+            return copy.deepcopy(child)
         out = copy.deepcopy(base)
         for key, value in child.items():
-            if key == "_delete_":
-                continue
-            out[key] = merge(out[key], value) if key in out else _strip_delete(copy.deepcopy(value))
+            out[key] = merge(out[key], value) if key in out else copy.deepcopy(value)
         return out
-    return _strip_delete(copy.deepcopy(child))
+    return copy.deepcopy(child)
 
 
 def _strip_delete(value: Any) -> Any:
@@ -260,7 +262,7 @@ def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None =
     Returns a plain nested dict. ``cfg["_meta"]`` records the file path and the overrides used.
     """
     path = Path(path)
-    cfg = _load_file(path)
+    cfg = _strip_delete(_load_file(path))
     applied: list[str] = []
     if overrides:
         items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]

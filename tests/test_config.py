@@ -20,7 +20,7 @@ def test_merge_rules():
     base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
     child = {"a": {"y": [3]}, "c": 3}
     assert merge(base, child) == {"a": {"x": 1, "y": [3]}, "b": 2, "c": 3}  # lists replaced, dicts merged
-    assert merge(base, {"a": {"_delete_": True, "z": 0}}) == {"a": {"z": 0}, "b": 2}
+    assert merge(base, {"a": {"_delete_": True, "z": 0}}) == {"a": {"_delete_": True, "z": 0}, "b": 2}
     assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}  # inputs untouched
 
 
@@ -39,6 +39,17 @@ def test_inheritance_chain_and_delete(tmp_path):
     assert cfg["model"]["head"]["num_classes"] == 5
     assert cfg["window"] == 64  # free helper variable kept
     assert cfg["_meta"]["config_name"] == "child"
+
+
+def test_delete_in_a_later_sibling_base(tmp_path):
+    """A base file's _delete_ replaces what an earlier base of the same child set (cpu_small.py after the seed)."""
+    write(tmp_path / "a.py", "optimizer = dict(lr=1.0, backbone=dict(lr=0.0, custom=[dict(name='adapter', lr=2.0)]))\n")
+    write(tmp_path / "b.py", "optimizer = dict(backbone=dict(_delete_=True, lr=5e-4, weight_decay=0.05))\n")
+    child = write(tmp_path / "c.py", "_base_ = ['a.py', 'b.py']\noptimizer = dict(lr=3.0)\n")
+    cfg = load_config(child)
+    assert cfg["optimizer"]["lr"] == 3.0
+    assert cfg["optimizer"]["backbone"]["lr"] == 5e-4 and cfg["optimizer"]["backbone"]["custom"] == []  # schema default
+    assert "_delete_" not in cfg["optimizer"]["backbone"] and "_delete_" not in cfg["optimizer"]
 
 
 def test_missing_base_and_circular(tmp_path):

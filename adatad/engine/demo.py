@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo" / "demo_tiny.py"
 
 # the synthetic dataset the demo trains and tests on (cached in --data)
-DEMO_DATA = dict(num_train=48, num_test=12, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
+DEMO_DATA = dict(num_train=96, num_test=24, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
 
 
 def data_overrides(data_dir: Path) -> list[str]:
