@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from tinyrun import ROOT
 
 from adatad.config import load_config
 from adatad.data.custom import main as prepare_custom
 from adatad.data.synthetic import generate_dataset, random_video_spec, render_video, write_video
 from adatad.engine.runner import run_testing, run_training
 from adatad.models.detector import build_detector
-from tinyrun import ROOT
 
 CLASSES = ["MoveRight", "Grow", "Blink"]
 DATA = dict(num_train=64, num_test=8, duration_range=(10.0, 14.0), fps_choices=[30.0, 25.0], size=(64, 64), seed=1,
