@@ -287,7 +287,7 @@ class Trainer:
                 losses = self.ddp(inputs, masks, gt_segments, gt_labels, return_loss=True)
             cost = losses["cost"]
             if not torch.isfinite(cost):
-                terms = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+                terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
                 if self.scaler is not None:  # fp16 overflow: skip this step, the scaler adapts
                     self.skipped_steps += 1
                     logger.warning("non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)",
