@@ -99,8 +99,6 @@ _DELEGATED = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["prepare", "custom"]:
-        return _guard(lambda: _delegate("adatad.data.custom")(argv[2:]))
     if argv and argv[0] in _DELEGATED:
         return _guard(lambda: _DELEGATED[argv[0]](argv[1:]))
     parser = build_parser()

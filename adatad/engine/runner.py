@@ -55,13 +55,13 @@ def effective_batch_check(cfg: dict, world_size: int, keep: bool) -> str | None:
     if keep:
         if need != int(need) or need < 1:
             raise ValueError(f"--keep-effective-batch: reference batch {ref} is not a multiple of "
-                             f"{world_size} GPU(s) x batch {batch}; choose solver.train.batch_size so that it is")
+                             f"{world_size} process(es) x batch {batch}; choose solver.train.batch_size so that it is")
         solver["train"]["accumulate"] = int(need)
-        return (f"effective batch restored to {ref}: {world_size} GPU(s) x batch {batch} x accumulate {int(need)} "
+        return (f"effective batch restored to {ref}: {world_size} process(es) x batch {batch} x accumulate {int(need)} "
                 "(--keep-effective-batch)")
     fix = (f"--keep-effective-batch (or --cfg-options solver.train.accumulate={int(need)})"
            if need == int(need) and need >= 1 else "a batch size that divides it")
-    return (f"WARNING: effective batch is {effective} ({world_size} GPU(s) x batch {batch} x accumulate {accum}) "
+    return (f"effective batch is {effective} ({world_size} process(es) x batch {batch} x accumulate {accum}) "
             f"but this recipe was tuned for {ref}; results (e.g. the seed's 69.03 mAP) may differ. "
             f"To restore it use {fix}.")
 
@@ -102,7 +102,7 @@ def train_main(args) -> int:
     if args.dry_run:
         print(dump_config(cfg))
         if note:
-            print(note)
+            print(note if note.startswith("effective batch restored") else f"WARNING: {note}")
         solver = cfg["solver"]
         print(f"# plan: {world} process(es) x batch {solver['train']['batch_size']} x accumulate "
               f"{solver['train'].get('accumulate', 1)}; epochs {cfg['workflow'].get('end_epoch') or cfg['scheduler']['max_epoch']}; "

@@ -126,6 +126,8 @@ class Trainer:
         self.history: list[dict] = []
         self.skipped_steps = 0
         self.class_names: list[str] = []  # saved with checkpoints so that `adatad infer` names the classes
+        self.gpu_augment = None  # callable on a uint8 batch on the device (dataset.transform.on_gpu)
+        self._epoch_loss = float("nan")
 
     # ------------------------------------------------------------------------------------ checkpoints
     def state(self, epoch: int, iteration: int) -> dict:
@@ -269,14 +271,12 @@ class Trainer:
         self._epoch_loss = all_reduce_mean(sums.get("cost", 0.0) / max(count, 1))
         return None
 
-    _epoch_loss = float("nan")
-
     def _step(self, batch: dict, it: int, num_batches: int, epoch: int) -> dict[str, float]:
         inputs = batch["inputs"].to(self.device, non_blocking=True)
         masks = batch["masks"].to(self.device, non_blocking=True)
         gt_segments = [g.to(self.device) for g in batch["gt_segments"]]
         gt_labels = [g.to(self.device) for g in batch["gt_labels"]]
-        if getattr(self, "gpu_augment", None) is not None:
+        if self.gpu_augment is not None:
             inputs = self.gpu_augment(inputs)
         last_of_group = (it + 1) % self.accumulate == 0 or it + 1 == num_batches
         sync = contextlib.nullcontext()
