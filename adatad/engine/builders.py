@@ -92,13 +92,14 @@ def build_gpu_augment(cfg: dict, device: torch.device):
     return GPUBatchAugment(**args, seed=int(cfg["solver"]["seed"])).to(device)
 
 
-def build_dataset(cfg: dict, split: str):
+def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
+    """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
     from adatad.data.datasets import SlidingWindowDataset, TrainDataset
 
     d = cfg["dataset"]
     common = dict(_paths(cfg), window_size=d["window_size"], feature_stride=d["feature_stride"],
                   sample_stride=d["sample_stride"], block_list=d.get("block_list"), video_ext=d["video_ext"],
-                  backend=d["backend"], transform=build_transform(cfg, split))
+                  backend=d["backend"], transform=build_transform(cfg, split), decode_threads=decode_threads)
     s = d[split]
     if split == "train":
         return TrainDataset(**common, subset_name=s["subset_name"], trunc_thresh=s["trunc_thresh"],
@@ -141,16 +142,16 @@ def check_dataset(cfg: dict, split: str) -> None:
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
     from adatad.data.datasets import collate
 
-    dataset = build_dataset(cfg, split)
     scfg = cfg["solver"]["train" if split == "train" else split]
+    workers = int(scfg["num_workers"])
+    dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
     sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size,
                                drop_last=train, batch_size=scfg["batch_size"])
-    workers = int(scfg["num_workers"])
     return DataLoader(
         SeededDataset(dataset), batch_size=scfg["batch_size"], sampler=sampler, num_workers=workers,
         collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=train,
-        persistent_workers=train and workers > 0, prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=train and workers > 0, prefetch_factor=2 if workers > 0 else None,
     )
 
 
