@@ -84,5 +84,9 @@ def broadcast_flag(flag: bool) -> bool:
 
 
 def cleanup() -> None:
+    """Wait for every rank (rank 0 may still be evaluating), then tear the process group down. Destroying it
+    while a peer is still working can abort gloo's background threads ("terminate called without an active
+    exception")."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
