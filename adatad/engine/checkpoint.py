@@ -105,7 +105,8 @@ def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
         state, source = ckpt["state_dict"], "state_dict"
     load_detector_state(model, state, f"{path} ({source})")
     logging.getLogger(__name__).info("loaded %d tensors from %s (%s)", len(state), path, source)
-    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch")}
+    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"),
+            "class_names": ckpt.get("class_names")}
 
 
 def load_detector_state(model, state: dict, what: str) -> None:

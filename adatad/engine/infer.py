@@ -197,7 +197,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from adatad.config import load_config
-    from adatad.engine.checkpoint import load_checkpoint, load_detector_checkpoint
+    from adatad.engine.checkpoint import load_detector_checkpoint
     from adatad.engine.runner import setup_logging
     from adatad.models.detector import build_detector
 
@@ -205,9 +205,9 @@ def cli_main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, args.cfg_options)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = build_detector(cfg, load_pretrained=False)
-    load_detector_checkpoint(model, args.checkpoint)
+    info = load_detector_checkpoint(model, args.checkpoint)
     model.to(device).eval()
-    class_names = _infer_class_names(args.class_map, args.checkpoint, cfg, model.num_classes, load_checkpoint)
+    class_names = _infer_class_names(args.class_map, info.get("class_names"), cfg, model.num_classes)
     from adatad.engine.builders import build_test_transform
 
     transform = build_test_transform(cfg)
@@ -257,20 +257,21 @@ def cli_main(argv: list[str] | None = None) -> int:
     return 0 if summary["videos"] else 1
 
 
-def _infer_class_names(class_map, checkpoint, cfg, num_classes, load_checkpoint) -> list[str]:
+def _infer_class_names(class_map, checkpoint_names, cfg, num_classes) -> list[str]:
+    """--class-map, else the names saved in the checkpoint (adatad), else the config's class map (OpenTAD)."""
     from adatad.data.annotations import load_class_map
 
-    names = None
     if class_map:
         names = load_class_map(class_map)
     else:
-        ckpt = load_checkpoint(checkpoint)
-        names = ckpt.get("class_names") if isinstance(ckpt, dict) else None
+        names = checkpoint_names
         if not names and cfg["dataset"].get("class_map") and Path(cfg["dataset"]["class_map"]).is_file():
             names = load_class_map(cfg["dataset"]["class_map"])
     if not names:
         raise FileNotFoundError("no class names: pass --class-map FILE (one class name per line)")
     if len(names) != num_classes:
-        raise ValueError(f"class map has {len(names)} classes but the model/checkpoint has {num_classes}; "
+        from adatad.engine.checkpoint import CheckpointError
+
+        raise CheckpointError(f"class map has {len(names)} classes but the model/checkpoint has {num_classes}; "
                          "use the class map the checkpoint was trained with")
     return list(names)
