@@ -28,6 +28,8 @@ test-all: setup
 
 lint: setup
 	$(VENV)/bin/ruff check adatad tests tools benchmarks
+	$(VENV)/bin/ruff format --check adatad tests tools benchmarks
+	$(VENV)/bin/pyright
 
 format: setup
 	$(VENV)/bin/ruff format adatad tests tools benchmarks

@@ -23,12 +23,13 @@ import pprint
 from pathlib import Path
 from typing import Any
 
+from adatad.errors import UserError
+
 __all__ = [
     "ConfigError",
     "SCHEMA",
     "load_config",
     "merge",
-    "apply_overrides",
     "parse_value",
     "validate",
     "dump_config",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file, key or value that the code cannot use."""
 
 
@@ -143,13 +144,13 @@ SCHEMA: dict[str, Any] = dict(
         ),
     ),
     solver=dict(
+        # batch sizes are global, as in OpenTAD: each of N processes takes batch_size // N
         train=dict(batch_size=2, num_workers=2, accumulate=1),
         val=dict(batch_size=2, num_workers=2),
         test=dict(batch_size=2, num_workers=2),
-        reference_batch=4,  # the effective batch the recipe was tuned for (OpenTAD: 2 GPUs x 2)
         clip_grad_norm=1.0,
         amp=True,
-        amp_dtype="auto",  # auto: bf16 where supported, else fp16 with a grad scaler
+        amp_dtype="fp16",  # OpenTAD: fp16 autocast + GradScaler; "bf16" or "auto" (bf16 where supported) on request
         fp16_compress=False,
         static_graph=False,
         ema=True,
@@ -259,32 +260,27 @@ def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None = None, validate_keys: bool = True) -> dict:
     """Load a config file with its bases, apply ``--cfg-options`` overrides, validate, fill defaults.
 
-    Returns a plain nested dict. ``cfg["_meta"]`` records the file path and the overrides used.
+    Returns a plain nested dict. ``cfg["_meta"]`` records the file path, the overrides used and, for each
+    overridden key, the value the config file itself gives (``file_values``: the recipe's value).
     """
     path = Path(path)
     cfg = _strip_delete(_load_file(path))
     applied: list[str] = []
+    file_values: dict[str, Any] = {}  # dotted key -> the value before --cfg-options (the recipe's own value)
     if overrides:
         items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+        defaults = _schema_defaults(SCHEMA)
         for key, value in items:
             value = parse_value(value) if isinstance(value, str) else value
+            file_values.setdefault(key, copy.deepcopy(get(cfg, key, get(defaults, key))))
             _set_dotted(cfg, key, value, validate_keys)
             applied.append(f"{key}={value!r}")
     if validate_keys:
         validate(cfg)
     resolved = merge(_schema_defaults(SCHEMA), cfg)
-    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied}
+    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied,
+                         "file_values": file_values}
     return resolved
-
-
-def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` strings to an already resolved config (validated)."""
-    cfg = copy.deepcopy(cfg)
-    for item in overrides:
-        key, value = _split_override(item)
-        _set_dotted(cfg, key, parse_value(value), True)
-    validate(cfg)
-    return cfg
 
 
 def _split_override(item: str) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Only ``videomae-s`` for now: OpenTAD's converted VideoMAE-S (Kinetics-400 pretrain + finetune), an mmaction2
 style checkpoint on Google Drive. ``gdown`` is an optional dependency (``pip install 'adatad[download]'``).
-The file is saved under its mmaction2 name and the ``..._my.pth`` name used by the configs is a symlink to it.
+mmaction2 publishes no VideoMAE-S release, so the file has no release hash: it is saved under the name the
+seed's configs use, ``vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400_my.pth`` (OpenTAD's name).
 
 Usage: ``adatad download videomae-s [--out pretrained] [--force]`` or ``python -m adatad.download ...``.
 Exit status 0 on success, 1 on download / check failure, 2 when ``gdown`` is missing.
@@ -11,24 +12,22 @@ Exit status 0 on success, 1 on download / check failure, 2 when ``gdown`` is mis
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 __all__ = ["MODELS", "main"]
 
-#: name -> Google Drive file id, file name, symlink name, backbone preset
+#: name -> Google Drive file id, file name (as the configs name it), backbone preset
 MODELS: dict[str, dict] = {
     "videomae-s": dict(
         drive_id="1BH5BZmdImaZesUfqtW23eBGC341Gui1D",
-        filename="vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth",
-        link="vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400_my.pth",
+        filename="vit-small-p16_videomae-k400-pre_16x4x1_kinetics-400_my.pth",
         size="s",
     ),
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adatad download", description="Download pretrained backbone weights.")
     p.add_argument("model", choices=sorted(MODELS), help="which weights")
     p.add_argument("--out", default="pretrained", help="target folder (default: pretrained)")
@@ -39,24 +38,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _err(msg: str) -> None:
     print(f"adatad download: {msg}", file=sys.stderr)
-
-
-def _link(target: Path, link: Path) -> None:
-    """Make ``link`` a relative symlink to ``target`` (replacing an old symlink, never a real file)."""
-    if link.is_symlink():
-        link.unlink()
-    elif link.exists():
-        print(f"{link} exists and is not a symlink; leaving it as is")
-        return
-    try:
-        link.symlink_to(os.path.relpath(target, link.parent))
-    except OSError as exc:  # e.g. file systems without symlinks: fall back to a copy-free hard link
-        try:
-            os.link(target, link)
-        except OSError:
-            _err(f"could not create {link} -> {target} ({exc}); create it by hand or rename the file")
-            return
-    print(f"linked {link} -> {target.name}")
 
 
 def _check(path: Path, size: str) -> int:
@@ -75,7 +56,7 @@ def _check(path: Path, size: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     spec = MODELS[args.model]
     out = Path(args.out)
     target = out / spec["filename"]
@@ -104,12 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             partial.unlink(missing_ok=True)
             _err(
                 f"could not download {url} (no network, or Google Drive's quota/permission page). "
-                f"Download it in a browser and save it as {target}, then run this command again to link and check it"
+                f"Download it in a browser and save it as {target}, then run this command again to check it"
             )
             return 1
         partial.replace(target)
 
-    _link(target, out / spec["link"])
     if args.no_check:
         return 0
     return _check(target, spec["size"])

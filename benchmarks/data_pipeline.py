@@ -13,7 +13,7 @@ Test window: the same decode, resize short side 160 + centre crop. OpenTAD on th
 (configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py) loaded with ``load_config`` and overrides
 pointing the dataset at a synthetic THUMOS-like dataset written to a temp dir (``--videos`` videos, 320x180,
 30 fps, H.264, GOP 250, durations drawn from the real THUMOS validation durations in
-shared/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``build_loader`` with N workers for
+tests/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``build_loader`` with N workers for
 the train split with CPU augmentation (``dataset.transform.on_gpu=False``), the train split with the GPU path
 (``on_gpu=True``: workers only decode, ``build_gpu_augment`` runs on each batch on ``--device``) and the test
 split. Writes results/data_pipeline_loader.{json,md}.
@@ -68,7 +68,7 @@ def write_video(path: Path, frames: int) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 SEED_CONFIG = "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
-THUMOS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "thumos14"
+THUMOS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "thumos14"
 
 
 def thumos_durations(thumos_dir: Path) -> list[tuple[str, float]]:
@@ -78,7 +78,7 @@ def thumos_durations(thumos_dir: Path) -> list[tuple[str, float]]:
 
     path = Path(thumos_dir) / "val_video_info.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: pass --thumos-dir pointing at shared/data/thumos14")
+        raise FileNotFoundError(f"{path} not found: pass --thumos-dir pointing at a folder with THUMOS-14's val_video_info.csv")
     with open(path, newline="") as f:
         return [(r["video"], float(r["count"]) / float(r["fps"])) for r in csv.DictReader(f)]
 
@@ -159,19 +159,19 @@ class _TimedTransform:
 def _instrument(loader) -> None:
     """Time each item where it is produced (worker or main process): total ``__getitem__`` (open + decode +
     transform) and the transform alone, carried back in ``metas["_bench"]``. The loader itself is untouched."""
-    from adatad.engine.builders import SeededDataset
+    dataset = loader.dataset
+    base = type(dataset)
 
-    class TimedSeeded(SeededDataset):
+    class Timed(base):
         def __getitem__(self, item):
             t = time.perf_counter()
             out = super().__getitem__(item)
             total = time.perf_counter() - t
-            out["metas"]["_bench"] = dict(item_s=total, transform_s=self.dataset.transform.last)
+            out["metas"]["_bench"] = dict(item_s=total, transform_s=self.transform.last)
             return out
 
-    seeded = loader.dataset
-    seeded.dataset.transform = _TimedTransform(seeded.dataset.transform)
-    seeded.__class__ = TimedSeeded
+    dataset.transform = _TimedTransform(dataset.transform)
+    dataset.__class__ = Timed
 
 
 def run_loader_setting(
@@ -196,7 +196,7 @@ def run_loader_setting(
     info = DistInfo(device=dev)
     loader = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
     if decode_threads is not None:
-        loader.dataset.dataset.decode_threads = int(decode_threads)
+        loader.dataset.decode_threads = int(decode_threads)
     _instrument(loader)
     aug = build_gpu_augment(cfg, dev) if (on_gpu and split == "train") else None
     size = cfg["dataset"]["transform"]["train" if split == "train" else "test"]["crop_size"]
@@ -372,7 +372,7 @@ def main(argv=None) -> int:
     lo.add_argument("--device", default="cpu", help="device of the GPU batch augmentation (cpu, cuda)")
     lo.add_argument("--videos", type=int, default=4, help="synthetic videos to write")
     lo.add_argument("--max-seconds", type=float, default=150.0, help="cap on each synthetic video's duration")
-    lo.add_argument("--thumos-dir", default=str(THUMOS_DIR), help="shared/data/thumos14 (real durations)")
+    lo.add_argument("--thumos-dir", default=str(THUMOS_DIR), help="THUMOS-14 annotation CSVs (real durations; default tests/data/thumos14)")
     lo.add_argument("--seed", type=int, default=0, help="seed for drawing the THUMOS durations")
     lo.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
     lo.add_argument(
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     if args.loader:
         return loader_main(args)
     torch.set_num_threads(1)
-    from adatad.data.transforms import TestTransform, TrainTransform
+    from adatad.data.transforms import EvalTransform, TrainTransform
     from adatad.data.video import VideoReader
 
     tmp = tempfile.TemporaryDirectory()
@@ -396,7 +396,7 @@ def main(argv=None) -> int:
         write_video(video, 3072 * 2 + 500)
         print(f"wrote {video} in {time.perf_counter() - t:.1f} s")
     rng = np.random.default_rng(0)
-    train_tf, test_tf = TrainTransform(seed=0), TestTransform()
+    train_tf, test_tf = TrainTransform(seed=0), EvalTransform()
     g = torch.Generator().manual_seed(0)
     res: dict[str, list[float]] = {"train_decode": [], "train_aug": [], "test_decode": [], "test_tf": []}
     for _ in range(args.windows):

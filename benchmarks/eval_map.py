@@ -4,7 +4,7 @@ Run on one core:  taskset -c 0 python benchmarks/eval_map.py
 Writes benchmarks/results/eval_map.json and .md. The predictions are synthetic (seeded): ~2,000 per video
 like OpenTAD's post-processing keeps, jittered copies of the ground truth plus random false positives,
 segments rounded to 2 decimals and scores to 4 (so scores tie often, as in real output files).
-Reference: OpenTAD's evaluator takes about 7.5 min on one core for this size (see /work/shared/DESIGN.md).
+Reference: OpenTAD's evaluator takes about 7.5 min on one core for this size (ActionFormer's about 8 min).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_THUMOS = REPO.parent / "shared" / "data" / "thumos14"
+DEFAULT_THUMOS = REPO / "tests" / "data" / "thumos14"
 DROPPED = {"video_test_0000270", "video_test_0001292"}
 # Measured once outside this repository (OpenTAD's code is not part of it): not re-run by this script.
 OPENTAD_REFERENCE = {

@@ -26,7 +26,7 @@ hidden ``h = C/4``, kernel 3)::
 Usage::
 
     python benchmarks/flops.py                 # seed model, 768x160, batch 1 and 2 -> results/flops.{json,md}
-    python benchmarks/flops.py --tiny --out /tmp/x
+    python benchmarks/flops.py --tiny --out flops_out
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def main() -> int:
                          "seconds": round(seconds, 1)})
             print(rows[-1])
     result = {
-        "command": " ".join([sys.executable, *sys.argv]),
+        "command": " ".join(["python", *sys.argv]),
         "machine": f"{platform.platform()} ({platform.processor() or platform.machine()})",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": rows,

@@ -1,4 +1,4 @@
-"""Annotation loading, validation and THUMOS-14 conversion (real annotation files from shared/)."""
+"""Annotation loading, validation and THUMOS-14 conversion (real THUMOS-14 annotation files in tests/data/thumos14)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,17 @@ import pytest
 
 from adatad.data.annotations import AnnotationError, convert_thumos, load_annotations, load_class_map, write_annotations
 
-THUMOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14"
-needs_thumos = pytest.mark.skipif(not THUMOS.is_dir(), reason=f"THUMOS-14 annotations not found at {THUMOS}")
+THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    if not THUMOS.is_dir():
-        pytest.skip(f"THUMOS-14 annotations not found at {THUMOS}")
     data, classes, report = convert_thumos(csv_dir=THUMOS)
     out = tmp_path_factory.mktemp("anno")
     ann, cmap = write_annotations(data, classes, out)
     return data, classes, report, ann, cmap
 
 
-@needs_thumos
 def test_thumos_counts(converted):
     data, classes, report, ann, cmap = converted
     db = data["database"]
@@ -47,7 +43,6 @@ def test_thumos_counts(converted):
     assert all(a["segment"][1] <= d["duration"] for d in db.values() for a in d["annotations"])
 
 
-@needs_thumos
 def test_load_and_round_trip(converted):
     _, classes, _, ann, cmap = converted
     train = load_annotations(ann, cmap, "training")

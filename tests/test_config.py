@@ -90,7 +90,7 @@ def test_seed_config_values():
     assert d["train"]["subset_name"] == "training" and d["test"]["subset_name"] == "validation"
     assert m["backbone"]["embed_dims"] == 384 and m["backbone"]["adapter_index"] == list(range(12))
     assert m["projection"]["n_mha_win_size"] == -1 and m["projection"]["out_channels"] == 512
-    assert s["train"]["batch_size"] == 2 and s["reference_batch"] == 4 and s["ema"] and s["amp"]
+    assert s["train"]["batch_size"] == 2 and "reference_batch" not in s and s["ema"] and s["amp"] and s["amp_dtype"] == "fp16"
     assert cfg["optimizer"]["backbone"]["custom"] == [{"name": "adapter", "lr": 2e-4, "weight_decay": 0.05}]
     assert cfg["post_processing"]["nms"]["sigma"] == 0.7
     assert cfg["workflow"]["end_epoch"] == 60 and cfg["workflow"]["val_start_epoch"] == 40

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from videos import decode_index, write_test_video  # noqa: E402
 
 from adatad.data.datasets import MissingVideosError, SlidingWindowDataset, TrainDataset, collate  # noqa: E402
-from adatad.data.transforms import TestTransform  # noqa: E402
+from adatad.data.transforms import EvalTransform, TrainTransform  # noqa: E402
+from adatad.engine.sampler import sample_seed  # noqa: E402
 
 torch.set_num_threads(1)
 W = 16  # window size (snippets) for the tiny videos
@@ -49,13 +50,12 @@ def _train(d, **kw):
 
 
 def test_train_item(data):
-    ds = _train(data, seed=3)
+    ds = _train(data)
     assert [v.name for v in ds.videos] == ["a", "b"]  # the video without ground truth is left out
     orig = {"a": np.array([[30, 60], [90, 135]]) / 4, "b": np.array([[10, 30]]) / 4}  # frames / stride 4
     for epoch in range(4):
-        ds.set_epoch(epoch)
         for i in range(len(ds)):
-            it = ds[i]
+            it = ds[(i, sample_seed(3, epoch, i))]
             m = it["metas"]
             start, valid = m["window_start_snippet"], m["valid_len"]
             assert it["inputs"].shape == (3, W, 180, 320) and it["inputs"].dtype == torch.uint8
@@ -76,15 +76,16 @@ def test_train_item(data):
 
 
 def test_train_reproducible(data):
-    ds = _train(data, seed=7, transform=TestTransform())
-    a = [ds[i] for i in range(2)]
-    b = [ds[i] for i in range(2)]
+    """An item is a function of (index, seed) alone: the same pair gives the same window and pixels, whatever
+    was drawn before (the global RNGs are not used); other seeds (epochs) draw other windows."""
+    ds = _train(data, transform=TrainTransform(short_side=182, size=160, seed=0))
+    a = [ds[(i, sample_seed(7, 0, i))] for i in range(2)]
+    torch.manual_seed(123)
+    np.random.seed(123)
+    b = [ds[(i, sample_seed(7, 0, i))] for i in range(2)][::-1][::-1]
     for x, y in zip(a, b):
         assert torch.equal(x["inputs"], y["inputs"]) and x["metas"] == y["metas"]
-    starts = set()
-    for e in range(12):
-        ds.set_epoch(e)
-        starts.add(ds[0]["metas"]["window_start_snippet"])
+    starts = {ds[(0, sample_seed(7, e, 0))]["metas"]["window_start_snippet"] for e in range(12)}
     assert len(starts) > 1  # epochs draw different windows
 
 
@@ -105,7 +106,7 @@ def test_sliding_windows_items(data):
 def test_sliding_short_video_padding_and_gt(data):
     ds = SlidingWindowDataset(
         data / "ann.json", data / "cls.txt", data, subset_name="training", window_size=W, test_mode=False,
-        transform=TestTransform(),
+        transform=EvalTransform(),
     )  # fmt: skip
     names = [(ds.videos[w[0]].name, w[1], w[2]) for w in ds.windows]
     assert ("b", 0, 13) in names and all(n != "nogt" for n, _, _ in names)
@@ -130,7 +131,7 @@ def test_missing_videos(data, tmp_path):
 
 
 def test_dataloader(data):
-    ds = _train(data, seed=0, transform=TestTransform())
+    ds = _train(data, transform=EvalTransform())
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate)
     (batch,) = list(loader)
     assert batch["inputs"].shape == (2, 3, W, 160, 160) and batch["masks"].shape == (2, W)

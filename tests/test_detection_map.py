@@ -29,8 +29,7 @@ from adatad.evaluation.detection_map import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-THUMOS_DIR = SHARED / "data" / "thumos14"
+THUMOS_DIR = Path(__file__).resolve().parent / "data" / "thumos14"
 REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "eval" / "thumos14_noisy_reference.json"
 DROPPED_TEST_VIDEOS = ("video_test_0000270", "video_test_0001292")
 
@@ -504,8 +503,6 @@ def score_order_fingerprint(preds: dict) -> str:
 
 @pytest.fixture(scope="module")
 def thumos_reference():
-    if not THUMOS_DIR.is_dir():
-        pytest.skip(f"THUMOS-14 annotations not found at {THUMOS_DIR} (shared/ must sit beside the repository)")
     return thumos_gt_from_csv(THUMOS_DIR), json.loads(REFERENCE_FILE.read_text())
 
 

@@ -12,8 +12,8 @@ import torch
 from tinyrun import ROOT, write_tiny_config
 
 
-def run(args, cwd, timeout=300, **kw):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+def run(args, cwd, timeout=300, env=None, **kw):
+    env = env or dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
@@ -40,7 +40,7 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     ckpts = sorted(p.name for p in (work / "checkpoint").iterdir())
     assert ckpts == ["best.pth", "epoch_0.pth", "epoch_1.pth", "latest.pth"]
     assert (work / "config.py").is_file() and (work / "train.log").is_file() and (work / "training_curves.png").is_file()
-    assert "effective batch" not in res.stdout  # reference_batch 2 == 1 process x batch 2
+    assert "effective batch is" not in res.stdout  # 1 process x batch 2 is the recipe's effective batch
     ckpt = torch.load(work / "checkpoint" / "latest.pth", weights_only=True)
     for key in ("state_dict", "state_dict_ema", "optimizer", "scheduler", "rng", "config", "epoch", "class_names"):
         assert key in ckpt
@@ -62,17 +62,25 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     assert "| mAP |" in res.stdout and (tmp_path / "script" / "predictions_test.json").is_file()
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2", "--rdzv_backend=c10d",
+            "--rdzv_endpoint=localhost:0"]
+
+
 def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
+    """Global batch 2 on 2 processes: 1 window per process, effective batch 2, and OpenTAD's iterations per epoch
+    (4 training videos: floor(4 / 2) = 2 per rank, batch 1 -> 2 optimizer steps per epoch)."""
+    from adatad.engine.batching import optimizer_steps_per_epoch
+
     work = tmp_path / "ddp"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-                "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    res = subprocess.run([*torchrun, str(ROOT / "tools/train.py"), str(cfg_file), "--work-dir", str(work), "--device", "cpu",
-                          "--cfg-options", "solver.train.batch_size=1"],
+    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(cfg_file), "--work-dir", str(work), "--device", "cpu"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert (work / "checkpoint" / "epoch_1.pth").is_file()
-    res = subprocess.run([*torchrun, str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint",
+    assert "batch: 2 process(es) x batch 1 x accumulate 1 = effective batch 2; 2 iterations per epoch on each process" in res.stdout
+    assert "effective batch is" not in res.stdout  # the recipe's own effective batch
+    ckpt = torch.load(work / "checkpoint" / "latest.pth", weights_only=True)
+    assert ckpt["global_step"] == 2 * optimizer_steps_per_epoch(4, global_batch=2, world_size=2) == 4
+    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint",
                           str(work / "checkpoint" / "latest.pth"), "--work-dir", str(work), "--device", "cpu"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -81,6 +89,49 @@ def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
 
     preds = json.loads((work / "predictions_test.json").read_text())["results"]
     assert len(preds) == 2  # both test videos gathered on rank 0
+
+
+THUMOS = ROOT / "tests" / "data" / "thumos14"
+SEED = ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+
+
+def test_seed_command_plan_under_torchrun(tmp_path):
+    """The seed's 2-GPU command (config as written) plans OpenTAD's recipe: batch 1 per process, effective batch 2,
+    100 optimizer steps per epoch on THUMOS' 200 training videos (OpenTAD: len(train_loader) = ceil(floor(200/2)/1));
+    global batch 3 on 2 processes is refused with one line naming both numbers and the ways out."""
+    from adatad.data.annotations import convert_thumos, write_annotations
+
+    data, classes, _ = convert_thumos(csv_dir=THUMOS)
+    ann, cmap = write_annotations(data, classes, tmp_path / "anno")
+    paths = [f"dataset.annotation_path={ann}", f"dataset.class_map={cmap}"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", *paths],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    plan = [line for line in res.stdout.splitlines() if line.startswith("# plan:")]
+    assert len(plan) == 2  # one per process
+    assert plan[0].startswith("# plan: 2 process(es) x batch 1 x accumulate 1 = effective batch 2; "
+                              "100 optimizer steps per epoch (200 training videos); epochs 60;")
+    assert "WARNING" not in res.stdout
+
+    # the 1-GPU variant of the seed: effective batch 1 (a warning names the recipe's 2 and the fix)
+    res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", "solver.train.batch_size=1", *paths], tmp_path)
+    assert "200 optimizer steps per epoch" in res.stdout and "effective batch is 1" in res.stdout
+    assert "--keep-effective-batch (or --cfg-options solver.train.accumulate=2)" in res.stdout
+    res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--keep-effective-batch", "--cfg-options",
+               "solver.train.batch_size=1", *paths], tmp_path)
+    assert "1 process(es) x batch 1 x accumulate 2 = effective batch 2; 100 optimizer steps per epoch" in res.stdout
+
+    # batch 3 on 2 processes: one line (WORLD_SIZE is what torchrun sets), and the same line under torchrun
+    res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", "solver.train.batch_size=3"], tmp_path,
+              env=dict(env, WORLD_SIZE="2"))
+    expected = ("adatad: config error: solver.train.batch_size=3 is the global batch (as in OpenTAD) and must be a multiple "
+                "of the 2 processes: either set --cfg-options solver.train.batch_size=2 or 4, or run with a number of "
+                "processes that divides 3")
+    assert res.returncode == 2 and res.stderr.strip() == expected, res.stderr
+    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--cfg-options", "solver.train.batch_size=3",
+                          *paths], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode != 0 and expected in res.stderr
 
 
 def test_resume_after_epoch_is_exact(cfg_file, tmp_path):
@@ -103,7 +154,7 @@ def test_sigterm_mid_epoch_writes_resumable_checkpoint(tmp_path, tiny_dataset):
     cfg_file = write_tiny_config(tmp_path / "tiny.py", tiny_dataset)
     full, part = tmp_path / "full", tmp_path / "part"
     # batch 1: 4 iterations per epoch, so there is a middle of an epoch to stop in
-    opts = ["--cfg-options", "solver.train.batch_size=1", "solver.reference_batch=1", "workflow.val_eval_interval=0"]
+    opts = ["--cfg-options", "solver.train.batch_size=1", "workflow.val_eval_interval=0"]
     base = [str(ROOT / "tools/train.py"), str(cfg_file), "--device", "cpu"]
     assert run(base + ["--work-dir", str(full)] + opts, tmp_path).returncode == 0
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")

@@ -7,11 +7,11 @@ import random
 import numpy as np
 import pytest
 import torch
+from tinyrun import ROOT
 from torch import nn
 
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, backbone_param_groups, detector_param_groups
-from adatad.engine.runner import effective_batch_check
 from adatad.engine.sampler import ResumableSampler
 
 
@@ -89,7 +89,7 @@ def test_sampler_deterministic_resumable_and_sharded():
         sr = ResumableSampler(10, shuffle=True, seed=3, rank=r, world_size=2, batch_size=2, drop_last=True)
         sr.set_epoch(4)
         ranks.append([i for i, _ in sr])
-    assert not set(ranks[0]) & set(ranks[1]) and len(ranks[0]) == len(ranks[1]) == 4
+    assert not set(ranks[0]) & set(ranks[1]) and len(ranks[0]) == len(ranks[1]) == 5  # floor(10 / 2), as OpenTAD
     seeds = [sd for _, sd in full]
     assert len(set(seeds)) == len(seeds)
 
@@ -122,19 +122,63 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
         load_checkpoint(tmp_path / "missing.pth")
 
 
-def base_cfg(batch, accum=1, ref=4):
-    return {"solver": {"train": {"batch_size": batch, "accumulate": accum}, "reference_batch": ref}}
+def seed_cfg(*overrides):
+    from adatad.config import load_config
+
+    return load_config(ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py", list(overrides))
+
+
+def test_global_batch_semantics_as_opentad():
+    """solver.*.batch_size is the global batch: each of W processes takes batch_size // W (OpenTAD's
+    build_dataloader), and a batch the world size does not divide is refused naming both numbers."""
+    from adatad.config import ConfigError
+    from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
+    from adatad.engine.runner import batch_plan
+
+    cfg = seed_cfg()
+    assert per_process_batch(cfg, "train", 2) == 1 and per_process_batch(cfg, "train", 1) == 2
+    plan = batch_plan(cfg, 2)
+    assert (plan.per_process, plan.effective, plan.recipe_effective) == (1, 2, 2)
+    assert plan.describe() == "2 process(es) x batch 1 x accumulate 1 = effective batch 2"
+    with pytest.raises(ConfigError, match=r"solver.train.batch_size=3 .* multiple of the 2 processes.*batch_size=2 or 4.*divides 3"):
+        batch_plan(seed_cfg("solver.train.batch_size=3"), 2)
+    # OpenTAD: DistributedSampler(drop_last=True) gives floor(N/W) items per rank; the DataLoader keeps a partial batch
+    assert optimizer_steps_per_epoch(200, 2, 2) == 100  # THUMOS, the seed's 2 GPUs: 1 window per GPU
+    assert optimizer_steps_per_epoch(200, 1, 1) == 200  # the seed's 1-GPU variant
+    assert optimizer_steps_per_epoch(201, 4, 2) == 50 and optimizer_steps_per_epoch(203, 4, 2) == 51
+    assert optimizer_steps_per_epoch(200, 1, 1, accumulate=2) == 100
 
 
 def test_effective_batch_rule():
-    assert effective_batch_check(base_cfg(2), 2, keep=False) is None
-    note = effective_batch_check(base_cfg(1), 1, keep=False)
-    assert "effective batch is 1" in note and "accumulate=4" in note
-    cfg = base_cfg(1)
-    assert "restored to 4" in effective_batch_check(cfg, 1, keep=True)
-    assert cfg["solver"]["train"]["accumulate"] == 4
-    with pytest.raises(ValueError, match="multiple"):
-        effective_batch_check(base_cfg(3), 1, keep=True)
+    from adatad.config import ConfigError
+    from adatad.engine.runner import effective_batch_check
+
+    assert effective_batch_check(seed_cfg(), 2, keep=False) is None  # the seed: 2 GPUs, global batch 2
+    assert effective_batch_check(seed_cfg(), 1, keep=False) is None  # 1 process x batch 2 is the same effective batch
+    note = effective_batch_check(seed_cfg("solver.train.batch_size=1"), 1, keep=False)
+    assert "effective batch is 1" in note and "recipe's is 2" in note and "accumulate=2" in note
+    cfg = seed_cfg("solver.train.batch_size=1")
+    assert "restored to 2" in effective_batch_check(cfg, 1, keep=True)
+    assert cfg["solver"]["train"]["accumulate"] == 2
+    with pytest.raises(ConfigError, match="multiple"):
+        effective_batch_check(seed_cfg("solver.train.batch_size=4"), 4, keep=True)
+
+
+def test_sampler_partition_matches_distributed_sampler():
+    """Same per-rank indices as torch's DistributedSampler (OpenTAD's sampler) for shuffle and drop_last."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    from adatad.engine.sampler import ResumableSampler
+
+    for size, world, drop_last, shuffle in [(10, 2, True, True), (11, 2, True, True), (11, 3, False, False), (7, 2, False, True)]:
+        for rank in range(world):
+            ours = ResumableSampler(size, shuffle=shuffle, seed=5, rank=rank, world_size=world, drop_last=drop_last)
+            ref = DistributedSampler(list(range(size)), num_replicas=world, rank=rank, shuffle=shuffle, seed=5, drop_last=drop_last)
+            for epoch in (0, 3):
+                ours.set_epoch(epoch)
+                ref.set_epoch(epoch)
+                assert [i for i, _ in ours] == list(ref), (size, world, drop_last, shuffle, rank, epoch)
+                assert len(ours) == len(ref)
 
 
 class NaNModel(nn.Module):

@@ -6,18 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from videos import write_test_video  # noqa: E402
 
 from adatad.data.annotations import load_annotations  # noqa: E402
 from adatad.data.prepare import check_videos, main  # noqa: E402
 
-THUMOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14"
+THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
 
 
-@pytest.mark.skipif(not THUMOS.is_dir(), reason=f"THUMOS-14 annotations not found at {THUMOS}")
 def test_prepare_thumos(tmp_path, capsys):
     assert main(["thumos", "--csv-dir", str(THUMOS), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

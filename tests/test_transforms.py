@@ -8,8 +8,8 @@ import torch
 
 from adatad.data.transforms import (
     RANDAUG_OPS,
+    EvalTransform,
     GPUBatchAugment,
-    TestTransform,
     TrainTransform,
     apply_randaug_op,
     color_jitter,
@@ -34,13 +34,13 @@ def test_rescale_short_side_mmcv_rounding():
 
 def test_test_transform_matches_interpolate_and_centre_crop():
     x = _clip(3)
-    y = TestTransform()(x)  # [3, T, 160, 160]
+    y = EvalTransform()(x)  # [3, T, 160, 160]
     assert y.shape == (3, 3, 160, 160) and y.dtype == torch.uint8
     ref = torch.nn.functional.interpolate(x.float(), size=(160, 284), mode="bilinear", align_corners=False)
     ref = ref[..., :, 62 : 62 + 160]  # left = (284 - 160) // 2, top = 0
     assert (y.permute(1, 0, 2, 3).float() - ref).abs().max() <= 1.5  # uint8 fixed-point resize
     # numpy [T, H, W, 3] input is accepted too
-    assert torch.equal(TestTransform()(x.permute(0, 2, 3, 1).numpy()), y)
+    assert torch.equal(EvalTransform()(x.permute(0, 2, 3, 1).numpy()), y)
 
 
 def test_train_shapes_seeding_and_shared_params():

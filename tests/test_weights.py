@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from adatad import download
+from adatad.config import load_config
 from adatad.models.videomae import VideoMAEBackbone
 from adatad.models.weights import (
     KeyMapping,
@@ -235,6 +237,9 @@ def test_hf_config_mismatch_is_refused(tmp_path):
         load_pretrained_backbone(_model(img_size=32), tmp_path / "hf")
 
 
+SEED_CFG = Path(__file__).resolve().parents[1] / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+
+
 # ------------------------------------------------------------------------------------------ download
 def test_download_without_gdown_fails_clearly(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gdown", None)  # import gdown -> ImportError
@@ -251,7 +256,7 @@ def test_download_network_failure_is_non_zero(tmp_path, monkeypatch, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_download_links_and_checks(tmp_path, monkeypatch, capsys):
+def test_download_saves_under_the_config_name_and_checks(tmp_path, monkeypatch, capsys):
     calls = []
 
     def fake_download(id, output, quiet):  # noqa: A002 - gdown's keyword
@@ -264,10 +269,11 @@ def test_download_links_and_checks(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=fake_download))
     rc = download.main(["videomae-s", "--out", str(tmp_path)])
     spec = download.MODELS["videomae-s"]
-    target, link = tmp_path / spec["filename"], tmp_path / spec["link"]
+    target = tmp_path / spec["filename"]
+    assert spec["filename"] == Path(load_config(SEED_CFG)["model"]["backbone"]["pretrained"]).name  # what the seed loads
     assert calls == ["1BH5BZmdImaZesUfqtW23eBGC341Gui1D"]
-    assert target.is_file() and link.is_symlink() and link.resolve() == target.resolve()
+    assert target.is_file() and sorted(p.name for p in tmp_path.iterdir()) == [spec["filename"]]
     assert rc == 1 and "lacks" in capsys.readouterr().err
-    # second run: no download, symlink kept; --no-check succeeds
+    # second run: no download; --no-check succeeds
     assert download.main(["videomae-s", "--out", str(tmp_path), "--no-check"]) == 0
-    assert calls == ["1BH5BZmdImaZesUfqtW23eBGC341Gui1D"] and link.is_symlink()
+    assert calls == ["1BH5BZmdImaZesUfqtW23eBGC341Gui1D"]

@@ -10,7 +10,7 @@ import pytest
 
 from adatad.data.windows import gt_completeness, num_snippets, random_truncation, sliding_windows
 
-THUMOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "thumos14"
+THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
 
 
 def test_num_snippets():
@@ -46,7 +46,6 @@ def test_window_count_closed_form(n):
     assert wins[-1][1] == n or n >= 768 and wins[-1][1] <= n
 
 
-@pytest.mark.skipif(not THUMOS.is_dir(), reason=f"THUMOS-14 annotations not found at {THUMOS}")
 def test_real_window_counts():
     import csv
 

@@ -21,7 +21,7 @@ def write_tiny_config(path: Path, data: dict, **extra) -> Path:
         "model = dict(backbone=dict(embed_dims=32, depth=1, num_heads=2, adapter_index=[0]),",
         "             projection=dict(in_channels=32, out_channels=32), head=dict(feat_channels=32))",
         "solver = dict(train=dict(batch_size=2, num_workers=0), val=dict(batch_size=2, num_workers=0),",
-        "              test=dict(batch_size=2, num_workers=0), reference_batch=2)",
+        "              test=dict(batch_size=2, num_workers=0))",
         "scheduler = dict(warmup_epoch=1, max_epoch=4)",
         "workflow = dict(logging_interval=1, checkpoint_interval=1, val_eval_interval=1, val_start_epoch=0, end_epoch=2)",
     ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from adatad.errors import UserError
 from adatad.models.weights import KeyMapping
 
 OPENTAD_DETECTOR_MAPPING = KeyMapping(
@@ -29,10 +30,6 @@ OPENTAD_DETECTOR_MAPPING = KeyMapping(
         ("rpn_head.", "rpn_head."),
     ),
 )
-
-
-def is_opentad_state_dict(state: Mapping) -> bool:
-    return any(k.startswith(("module.backbone.model.", "backbone.model.")) for k in state)
 
 
 def convert_opentad_state_dict(state: Mapping) -> dict:
@@ -59,8 +56,8 @@ SUPPORTED_TYPES = {
 }
 
 
-class UnsupportedOpenTADConfig(ValueError):
-    user_facing = True
+class UnsupportedOpenTADConfig(UserError, ValueError):
+    """An OpenTAD config (part) that adatad cannot represent; the message names the key and value."""
 
 
 def _check_type(part: str, cfg: dict, where: str) -> None:

@@ -2,7 +2,7 @@
 
 Builds the adatad detector from the fixture's OpenTAD ``model_cfg.json``, loads ``state_dict.pt`` through the
 OpenTAD key mapping (a missing or unused tensor is an error), recomputes every key of the contract in
-``shared/OPENTAD_PARITY.md`` on ``inputs.pt`` (float32, CPU, one thread, no AMP), saves them to OUT.pt and,
+``tests/fixtures/opentad/README.md`` on ``inputs.pt`` (float32, CPU, one thread, no AMP), saves them to OUT.pt and,
 when ``outputs.pt`` exists, prints max absolute / relative error per key and exits 1 if any exceeds its
 tolerance.
 """

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adatad.errors import UserError
+
 __all__ = [
     "AnnotationError",
     "VideoInfo",
@@ -36,7 +38,7 @@ THUMOS_DROPPED_TEST_VIDEOS = {
 AMBIGUOUS = "Ambiguous"
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserError, ValueError):
     """An annotation or class-map file is malformed. The message names the file, video and field."""
 
 

@@ -14,42 +14,51 @@ grid of a video comes from the decoder's frame count (as OpenTAD's decord-based 
 clipped to ``[0, num_frames - 1]``. Ground truth is converted from seconds to frames with the annotation
 file's own frame count (``int(t / duration * frame)``), then to snippets by dividing by the stride.
 
-Randomness: with ``seed`` set, item ``i`` of epoch ``e`` draws from generators seeded by ``(seed, e, i)``, so
-augmentation is reproducible whatever the worker layout (call :meth:`TrainDataset.set_epoch` each epoch; with
-``persistent_workers=True`` the workers keep the epoch they were started with, so recreate the loader or keep
-workers non-persistent). With ``seed=None`` the worker's global torch/numpy RNGs are used (seeded per worker
-by the DataLoader; :func:`worker_init_fn` also seeds numpy/random from it).
+Randomness (the project's one seeding mechanism): an item is requested either as a plain ``index`` or as
+``(index, seed)``. With a seed, every random draw of that item (truncation offset, crop, flip, augmentation
+parameters) comes from generators derived from that seed alone (:func:`item_generators`), so an item is a pure
+function of ``(index, seed)``: independent of DataLoader workers and their scheduling, and reproducible on
+resume. The engine's sampler (:class:`adatad.engine.sampler.ResumableSampler`) pairs each index with the seed
+``sample_seed(run seed, epoch, index)``. A plain index draws from the process's global RNGs instead (ad-hoc use).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from adatad.errors import UserError
+
 from .annotations import VideoInfo, load_annotations, load_class_map
 from .video import VideoReader
-from .windows import gt_completeness, num_snippets, random_truncation, sliding_windows
+from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
 
-__all__ = ["TrainDataset", "SlidingWindowDataset", "collate", "worker_init_fn", "MissingVideosError"]
+__all__ = ["TrainDataset", "SlidingWindowDataset", "collate", "item_generators", "MissingVideosError"]
 
 log = logging.getLogger(__name__)
 
 
-class MissingVideosError(FileNotFoundError):
+class MissingVideosError(UserError, FileNotFoundError):
     """Videos named in the annotation file are not in ``data_path``."""
 
 
-def worker_init_fn(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed; one torch thread."""
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
-    torch.set_num_threads(1)
+def item_generators(seed: int | None) -> tuple[np.random.Generator | None, torch.Generator | None]:
+    """(numpy generator for window choices, torch generator for augmentation) derived from one item seed;
+    ``(None, None)`` without a seed (the global RNGs are used)."""
+    if seed is None:
+        return None, None
+    a, b = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
+    return np.random.default_rng(int(a)), torch.Generator().manual_seed(int(b) & (2**63 - 1))
+
+
+def _split_item(item) -> tuple[int, int | None]:
+    if isinstance(item, tuple):
+        index, seed = item
+        return int(index), int(seed)
+    return int(item), None
 
 
 def _check_videos_exist(videos: list[VideoInfo], data_path, skip_missing: bool) -> list[VideoInfo]:
@@ -92,7 +101,6 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         backend: str,
         offset_frames: int,
         decode_threads: int,
-        seed: int | None,
     ):
         self.ann_file = str(ann_file)
         self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
@@ -106,21 +114,8 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.transform = transform
         self.backend = backend
         self.decode_threads = decode_threads
-        self.seed = seed
-        self.epoch = 0
         videos = load_annotations(ann_file, self.class_map, subset_name, block_list, data_path, video_ext)
         self.videos = _check_videos_exist(videos, data_path, skip_missing)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random draws items use (only matters with ``seed`` set)."""
-        self.epoch = int(epoch)
-
-    def _generators(self, index: int) -> tuple[np.random.Generator | None, torch.Generator | None]:
-        if self.seed is None:
-            return None, None
-        ss = np.random.SeedSequence([int(self.seed), self.epoch, int(index)])
-        a, b = ss.generate_state(2, dtype=np.uint64)
-        return np.random.default_rng(int(a)), torch.Generator().manual_seed(int(b) & (2**63 - 1))
 
     def _open(self, v: VideoInfo) -> VideoReader:
         return VideoReader(v.path, backend=self.backend, num_threads=self.decode_threads)
@@ -166,11 +161,10 @@ class TrainDataset(_VideoDatasetBase):
         backend: str = "pyav",
         offset_frames: int = 0,
         decode_threads: int = 0,
-        seed: int | None = None,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
         self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
@@ -184,9 +178,10 @@ class TrainDataset(_VideoDatasetBase):
     def __len__(self) -> int:
         return len(self.videos)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item) -> dict:
+        index, seed = _split_item(item)
         v = self.videos[index]
-        rng, gen = self._generators(index)
+        rng, gen = item_generators(seed)
         with self._open(v) as reader:
             total = reader.num_frames
             n = num_snippets(total, self.snippet_stride)
@@ -232,11 +227,10 @@ class SlidingWindowDataset(_VideoDatasetBase):
         backend: str = "pyav",
         offset_frames: int = 0,
         decode_threads: int = 0,
-        seed: int | None = None,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads,
         )  # fmt: skip
         self.window_overlap_ratio = window_overlap_ratio
         self.ioa_thresh = ioa_thresh
@@ -265,31 +259,23 @@ class SlidingWindowDataset(_VideoDatasetBase):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item) -> dict:
+        index, seed = _split_item(item)
         vi, start, end, seg, labels = self.windows[index]
         v = self.videos[vi]
-        _, gen = self._generators(index)
+        _, gen = item_generators(seed)
         with self._open(v) as reader:
             total = reader.num_frames
-            snippets = np.arange(0, total, self.snippet_stride, dtype=np.int64)
-            s0, s1 = min(start, len(snippets)), min(end, len(snippets))
-            frame_idx = snippets[s0:s1]
-            valid = len(frame_idx)
-            if valid == 0:  # the decoder holds fewer frames than the annotation says: serve the last frame
-                frame_idx = np.array([total - 1], dtype=np.int64)
-            if len(frame_idx) < self.window_size:
-                frame_idx = np.pad(frame_idx, (0, self.window_size - len(frame_idx)), mode="edge")
-            frame_idx = np.clip(frame_idx, 0, total - 1)
+            snippet_frames = np.arange(0, total, self.snippet_stride, dtype=np.int64)
+            frame_idx, mask = padded_window(snippet_frames, start, end, self.window_size, total)
             frames = reader.get_frames(frame_idx)
-            metas = self._metas(v, reader, start, valid)
-        mask = torch.zeros(self.window_size, dtype=torch.bool)
-        mask[:valid] = True
+            metas = self._metas(v, reader, start, int(mask.sum()))
         return {
             "inputs": _as_tensor_clip(frames, self.transform, gen),
-            "masks": mask,
+            "masks": torch.from_numpy(mask),
             "gt_segments": torch.from_numpy(seg.copy()),
             "gt_labels": torch.from_numpy(labels.copy()),
-            "metas": metas,
+            "metas": dict(metas, index=index),  # a unique window id: OpenTAD's windows may repeat
         }
 
 
@@ -304,8 +290,3 @@ def collate(batch: Sequence[dict]) -> dict:
         "gt_labels": [b["gt_labels"] for b in batch],
         "metas": [b["metas"] for b in batch],
     }
-
-
-def video_paths(videos: list[VideoInfo]) -> list[Path]:
-    """Paths of the videos (helper for tools)."""
-    return [v.path for v in videos if v.path is not None]

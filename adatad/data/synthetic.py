@@ -20,7 +20,7 @@ Building blocks:
 - :func:`write_video`: frames -> H.264 file (PyAV), any frame rate (29.97 as ``Fraction(30000, 1001)``);
 - :func:`generate_dataset`: a whole dataset (videos + OpenTAD annotation JSON + class map), cached.
 
-The annotation format is OpenTAD's (see ``/work/shared/data/thumos14/README.md``): the train split is
+The annotation format is OpenTAD's (see ``tests/data/thumos14/README.md``): the train split is
 stored as subset ``"training"`` and the test split as subset ``"validation"``.
 """
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -47,7 +46,6 @@ __all__ = [
     "frame_range",
     "generate_dataset",
     "random_video_spec",
-    "remove_dataset",
     "render_video",
     "write_video",
 ]
@@ -668,11 +666,3 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def remove_dataset(out_dir: str | os.PathLike) -> None:
-    """Delete a dataset written by :func:`generate_dataset` (refuses folders without its manifest)."""
-    root = Path(out_dir)
-    if not (root / MANIFEST_NAME).is_file():
-        raise FileNotFoundError(f"{root} holds no {MANIFEST_NAME}; refusing to delete a folder not made by adatad")
-    shutil.rmtree(root)

@@ -59,7 +59,7 @@ from torchvision.transforms.v2 import functional as F
 __all__ = [
     "RANDAUG_OPS",
     "TrainTransform",
-    "TestTransform",
+    "EvalTransform",
     "GPUBatchAugment",
     "ClipParams",
     "to_tchw",
@@ -332,10 +332,8 @@ class TrainTransform:
         return self.apply(x, p).permute(1, 0, 2, 3).contiguous()
 
 
-class TestTransform:
+class EvalTransform:
     """Test clip transform: resize short side to ``short_side``, centre crop ``size``. Output uint8 ``[3, T, s, s]``."""
-
-    __test__ = False  # not a pytest class
 
     def __init__(self, short_side: int = 160, size: int = 160):
         self.short_side = short_side

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adatad.errors import UserError
+
 __all__ = ["VideoError", "VideoReader", "probe_video", "available_backends"]
 
 # How many frames the stream may end before the header's frame count and still be served by
@@ -28,7 +30,7 @@ __all__ = ["VideoError", "VideoReader", "probe_video", "available_backends"]
 TAIL_TOLERANCE = 8
 
 
-class VideoError(RuntimeError):
+class VideoError(UserError, RuntimeError):
     """A video file is missing, unreadable, corrupt or truncated. The message names the file."""
 
 

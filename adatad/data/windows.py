@@ -25,7 +25,7 @@ __all__ = [
     "random_truncation",
     "sliding_windows",
     "gt_completeness",
-    "snippet_frame_indices",
+    "padded_window",
     "num_snippets",
 ]
 
@@ -167,6 +167,23 @@ def gt_completeness(segments, window: tuple[float, float]) -> tuple[np.ndarray, 
     return scores, clipped
 
 
-def snippet_frame_indices(snippets: np.ndarray, total_frames: int, snippet_stride: int = 4) -> np.ndarray:
-    """Frame index of each snippet (``snippet * stride``) clipped to ``[0, total_frames - 1]``. int64 ``[T]``."""
-    return np.clip(np.asarray(snippets, dtype=np.int64) * int(snippet_stride), 0, max(int(total_frames) - 1, 0))
+def padded_window(snippet_frames: np.ndarray, start: int, end: int, window_size: int, num_frames: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices of snippets ``[start, end)`` of a video and the window's mask (sliding-window test path).
+
+    ``snippet_frames``: the frame index of each snippet of the video (``arange(0, F, stride)`` for the dataset,
+    the time-based plan of ``adatad infer``). Snippets past the end of ``snippet_frames`` (a decoder that holds
+    fewer frames than the annotation says) are dropped; the window is padded to ``window_size`` by repeating
+    its last frame (the video's last frame when none is left) and indices are clipped to ``[0, num_frames-1]``.
+    -> (int64 ``[window_size]`` frame indices, bool ``[window_size]`` mask, true on the real snippets).
+    """
+    n = len(snippet_frames)
+    idx = np.asarray(snippet_frames[min(start, n):min(end, n)], dtype=np.int64)
+    valid = len(idx)
+    if valid == 0:
+        idx = np.array([num_frames - 1], dtype=np.int64)
+    if len(idx) < window_size:
+        idx = np.pad(idx, (0, window_size - len(idx)), mode="edge")
+    mask = np.zeros(window_size, dtype=bool)
+    mask[:valid] = True
+    return np.clip(idx, 0, num_frames - 1), mask

@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import random
-from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from adatad.engine.batching import per_process_batch
 from adatad.engine.dist import DistInfo
 from adatad.engine.sampler import ResumableSampler
 
 logger = logging.getLogger("adatad")
-
-
-class SeededDataset(Dataset):
-    """Wraps a dataset so that item ``(index, seed)`` draws all its randomness from ``seed``: augmentation and
-    truncation become a function of (run seed, epoch, index), independent of workers, and exactly resumable."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, item)
-        py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        try:
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.manual_seed(seed)
-            item = self.dataset[index]
-        finally:  # leave the caller's RNG (e.g. the training process with num_workers=0) untouched
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-            torch.set_rng_state(torch_state)
-        item["metas"] = dict(item["metas"], index=int(index))  # a unique window id (windows may repeat)
-        return item
 
 
 def _paths(cfg: dict) -> dict:
@@ -79,10 +50,10 @@ def build_transform(cfg: dict, split: str):
 
 
 def build_test_transform(cfg: dict):
-    from adatad.data.transforms import TestTransform
+    from adatad.data.transforms import EvalTransform
 
     t = cfg["dataset"]["transform"]["test"]
-    return TestTransform(short_side=t["resize_short"], size=t["crop_size"])
+    return EvalTransform(short_side=t["resize_short"], size=t["crop_size"])
 
 
 def build_gpu_augment(cfg: dict, device: torch.device):
@@ -110,17 +81,13 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
 
 def check_dataset(cfg: dict, split: str) -> None:
     """Fast pre-flight check (existence + header probe) before a long run; refuses on problems."""
-    if not cfg["dataset"][split].get("check_videos", True):
+    if split == "train" and not cfg["dataset"]["train"]["check_videos"]:
         return
     from adatad.data.annotations import load_annotations
-
-    try:
-        from adatad.data.prepare import check_videos
-    except ImportError:
-        return
+    from adatad.data.prepare import check_videos
 
     d = cfg["dataset"]
-    videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d.get("block_list"),
+    videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d["block_list"],
                               data_path=d["data_path"], video_ext=d["video_ext"])
     problems = check_videos(videos, fast=True)
     if not problems:
@@ -128,7 +95,7 @@ def check_dataset(cfg: dict, split: str) -> None:
         return
     missing_only = all(p.kind == "missing" for p in problems)
     listing = "\n".join(f"  {p}" for p in problems[:20]) + (f"\n  ... (+{len(problems) - 20})" if len(problems) > 20 else "")
-    if missing_only and d[split].get("skip_missing"):
+    if missing_only and d[split]["skip_missing"]:
         logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s",
                        len(problems), split, listing)
         return
@@ -140,56 +107,19 @@ def check_dataset(cfg: dict, split: str) -> None:
 
 
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
+    """The DataLoader of one split with OpenTAD's partitioning: each process gets ``batch_size // world_size``
+    items per batch; training drops the ``N % world_size`` leftover items and keeps a last partial batch."""
     from adatad.data.datasets import collate
 
     scfg = cfg["solver"]["train" if split == "train" else split]
+    batch = per_process_batch(cfg, split, info.world_size)
     workers = int(scfg["num_workers"])
     dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
     sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size,
-                               drop_last=train, batch_size=scfg["batch_size"])
+                               drop_last=train, batch_size=batch)
     return DataLoader(
-        SeededDataset(dataset), batch_size=scfg["batch_size"], sampler=sampler, num_workers=workers,
-        collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=train,
+        dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+        collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=False,
         persistent_workers=train and workers > 0, prefetch_factor=2 if workers > 0 else None,
     )
-
-
-def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_eval: bool = False):
-    """-> ``evaluate(model, epoch)``: sliding-window inference on ``split``, predictions JSON, mAP (rank 0)."""
-    from adatad.engine.infer import predict_loader
-
-    state: dict = {}
-
-    def evaluate(model, epoch):
-        if "loader" not in state:
-            state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
-            from adatad.data.annotations import load_class_map
-
-            state["classes"] = load_class_map(cfg["dataset"]["class_map"])
-        results = predict_loader(model, state["loader"], cfg, info, state["classes"])
-        if not info.is_main:
-            return None
-        tag = f"epoch_{epoch}" if epoch is not None else "test"
-        pred_path = Path(work_dir) / f"predictions_{tag}.json"
-        pred_path.write_text(json.dumps({"results": results}))
-        logger.info("predictions: %s (%d videos)", pred_path, len(results))
-        if not_eval:
-            return {"average_mAP": None, "predictions": str(pred_path)}
-        from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
-
-        ecfg = cfg["evaluation"]
-        # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
-        gt = load_ground_truth(ecfg.get("ground_truth_filename") or cfg["dataset"]["annotation_path"],
-                               cfg["dataset"][split]["subset_name"],
-                               blocked_videos=cfg["dataset"].get("block_list"))
-        preds = load_predictions({"results": results}, state["classes"])
-        result = evaluate_detections(gt, preds, tiou_thresholds=ecfg["tiou_thresholds"])
-        table = format_table(result)
-        logger.info("%s mAP (%s):\n%s", split, tag, table)
-        out = dict(result)
-        out["predictions"] = str(pred_path)
-        (Path(work_dir) / f"map_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
-        return out
-
-    return evaluate

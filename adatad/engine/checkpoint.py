@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from adatad.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint path or content that cannot be used."""
 
-    user_facing = True
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:

@@ -48,11 +48,6 @@ def init_distributed(device: str | None = None) -> DistInfo:
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
 
 
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def all_gather_objects(obj):
     """Gather one picklable object per rank into a list (rank order); a world of one returns ``[obj]``."""
     if not (dist.is_available() and dist.is_initialized()):

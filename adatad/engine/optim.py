@@ -12,7 +12,6 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 _DECAY_MODULES = (nn.Linear, nn.Conv1d, nn.Conv3d)
-_NO_DECAY_MODULES = (nn.LayerNorm, nn.GroupNorm)
 
 
 def detector_param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]:
@@ -68,8 +67,8 @@ def backbone_param_groups(backbone: nn.Module, cfg: dict) -> list[dict]:
 
 def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     """AdamW (or Adam/SGD) over backbone groups + detector groups; groups with lr 0 are dropped."""
-    groups = backbone_param_groups(model.backbone, cfg.get("backbone") or {}) if hasattr(model, "backbone") else []
-    if cfg.get("paramwise", True):
+    groups = backbone_param_groups(model.backbone, cfg["backbone"]) if hasattr(model, "backbone") else []
+    if cfg["paramwise"]:
         groups += detector_param_groups(model, cfg["lr"], cfg["weight_decay"])
     else:
         params = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
@@ -81,11 +80,11 @@ def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     for g in groups:
         n = sum(p.numel() for p in g["params"])
         logger.info("optimizer group %-18s lr=%.1e wd=%.3g params=%d", g["name"], g["lr"], g["weight_decay"], n)
-    kind = cfg.get("type", "AdamW")
+    kind = cfg["type"]
     if kind == "AdamW":
-        return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999))))
+        return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]))
     if kind == "Adam":
-        return torch.optim.Adam(groups, lr=cfg["lr"], betas=tuple(cfg.get("betas", (0.9, 0.999))))
+        return torch.optim.Adam(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]))
     if kind == "SGD":
         return torch.optim.SGD(groups, lr=cfg["lr"], momentum=0.9)
     raise ValueError(f"optimizer.type {kind!r} is not supported (AdamW, Adam, SGD)")

@@ -1,125 +1,122 @@
-"""``adatad train`` / ``tools/train.py`` and ``adatad test`` / ``tools/test.py``: config, run folder, logging,
-datasets, model, training and testing wired together."""
+"""Training and testing runs as a library: the run folder, OpenTAD's global-batch plan, and
+:func:`run_training` / :func:`run_testing` wiring config, datasets, model and engine together. The command
+lines (``adatad train|test``, ``tools/train.py``, ``tools/test.py``) are :mod:`adatad.commands.train` and
+:mod:`adatad.commands.test`."""
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from adatad.config import dump_config, load_config
+from adatad.config import ConfigError, dump_config
+from adatad.engine.logs import setup_logging, tensorboard_writer
 
 logger = logging.getLogger("adatad")
-
-
-# ---------------------------------------------------------------------------------------- set-up helpers
-def setup_logging(work_dir: Path | None = None, rank: int = 0, name: str = "train") -> None:
-    root = logging.getLogger()
-    if not getattr(root, "_adatad_console", False):
-        root.setLevel(logging.INFO)
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        if rank != 0:
-            handler.setLevel(logging.WARNING)
-        root.addHandler(handler)
-        root._adatad_console = True  # type: ignore[attr-defined]
-    if work_dir is not None and rank == 0:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(work_dir / f"{name}.log")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(fh)
 
 
 def resolve_work_dir(cfg: dict, world_size: int, run_id: int, override: str | None = None) -> Path:
     """``exps/<dataset.name>/<config name>/gpu<N>_id<run>`` unless the config or the command line names one."""
     if override:
         return Path(override)
-    if cfg.get("work_dir"):
+    if cfg["work_dir"]:
         return Path(cfg["work_dir"]) / f"gpu{world_size}_id{run_id}"
     return Path("exps") / cfg["dataset"]["name"] / cfg["_meta"]["config_name"] / f"gpu{world_size}_id{run_id}"
 
 
+# ------------------------------------------------------------------------------------------- batch plan
+@dataclass
+class BatchPlan:
+    """How a run batches, with OpenTAD's semantics: ``solver.train.batch_size`` is the global batch."""
+
+    world_size: int
+    per_process: int  # batch_size // world_size windows per forward pass on each process
+    accumulate: int
+    recipe_effective: int  # what the config file itself gives: batch_size x accumulate before --cfg-options
+
+    @property
+    def effective(self) -> int:
+        return self.world_size * self.per_process * self.accumulate
+
+    def describe(self) -> str:
+        return (f"{self.world_size} process(es) x batch {self.per_process} x accumulate {self.accumulate} "
+                f"= effective batch {self.effective}")
+
+
+def batch_plan(cfg: dict, world_size: int) -> BatchPlan:
+    """The plan for ``world_size`` processes; a global batch the world size does not divide is a ConfigError."""
+    from adatad.engine.batching import per_process_batch
+
+    train = cfg["solver"]["train"]
+    per = per_process_batch(cfg, "train", world_size)
+    for split in ("val", "test"):
+        per_process_batch(cfg, split, world_size)
+    file_values = cfg["_meta"]["file_values"] if "_meta" in cfg else {}
+    recipe = int(file_values.get("solver.train.batch_size", train["batch_size"])) * int(
+        file_values.get("solver.train.accumulate", train["accumulate"]))
+    return BatchPlan(world_size, per, int(train["accumulate"]), recipe)
+
+
 def effective_batch_check(cfg: dict, world_size: int, keep: bool) -> str | None:
-    """Warn (and with ``keep`` fix by accumulation) when GPUs x batch x accumulate != solver.reference_batch."""
-    solver = cfg["solver"]
-    batch, accum = solver["train"]["batch_size"], solver["train"].get("accumulate", 1)
-    ref = solver.get("reference_batch")
-    if not ref:
+    """A note when the effective batch (global batch x accumulate) differs from the recipe's (the config file's
+    own values, before ``--cfg-options``); with ``keep`` restore it by raising ``solver.train.accumulate``."""
+    plan = batch_plan(cfg, world_size)
+    if plan.effective == plan.recipe_effective:
         return None
-    effective = world_size * batch * accum
-    if effective == ref:
-        return None
-    need = ref / (world_size * batch)
+    global_batch = plan.world_size * plan.per_process
+    need = plan.recipe_effective / global_batch
     if keep:
         if need != int(need) or need < 1:
-            raise ValueError(f"--keep-effective-batch: reference batch {ref} is not a multiple of "
-                             f"{world_size} process(es) x batch {batch}; choose solver.train.batch_size so that it is")
-        solver["train"]["accumulate"] = int(need)
-        return (f"effective batch restored to {ref}: {world_size} process(es) x batch {batch} x accumulate {int(need)} "
-                "(--keep-effective-batch)")
+            raise ConfigError(f"--keep-effective-batch: the recipe's effective batch {plan.recipe_effective} is not a "
+                              f"multiple of the global batch {global_batch}; choose solver.train.batch_size so that it is")
+        cfg["solver"]["train"]["accumulate"] = int(need)
+        return f"effective batch restored to {plan.recipe_effective}: {batch_plan(cfg, world_size).describe()} (--keep-effective-batch)"
     fix = (f"--keep-effective-batch (or --cfg-options solver.train.accumulate={int(need)})"
            if need == int(need) and need >= 1 else "a batch size that divides it")
-    return (f"effective batch is {effective} ({world_size} process(es) x batch {batch} x accumulate {accum}) "
-            f"but this recipe was tuned for {ref}; results (e.g. the seed's 69.03 mAP) may differ. "
-            f"To restore it use {fix}.")
+    return (f"effective batch is {plan.effective} ({plan.describe()}) but this recipe's is {plan.recipe_effective}; "
+            f"results (e.g. the seed's 69.03 mAP) may differ. To restore it use {fix}.")
 
 
-def _load_cfg(args) -> dict:
-    cfg = load_config(args.config, args.cfg_options)
-    if getattr(args, "seed", None) is not None:
-        cfg["solver"]["seed"] = args.seed
-    return cfg
+def count_training_items(cfg: dict) -> int | None:
+    """Training items per epoch (videos of the train subset with ground truth), or None when the annotation
+    file cannot be read (a dry run must not need the data)."""
+    from adatad.data.annotations import AnnotationError, load_annotations
 
-
-def _world_size_from_env() -> int:
-    return int(os.environ.get("WORLD_SIZE", 1))
-
-
-def _class_names(cfg: dict) -> list[str]:
-    from adatad.data.annotations import load_class_map
-
-    return load_class_map(cfg["dataset"]["class_map"])
-
-
-def _tb_writer(work_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-
-        return SummaryWriter(str(work_dir / "tensorboard"))
-    except Exception as exc:  # tensorboard is optional at run time
-        logger.warning("TensorBoard disabled: %s", exc)
+    d = cfg["dataset"]
+    if not d["annotation_path"] or not Path(d["annotation_path"]).is_file() or not d["class_map"] or not Path(d["class_map"]).is_file():
         return None
+    try:
+        videos = load_annotations(d["annotation_path"], d["class_map"], d["train"]["subset_name"], block_list=d["block_list"])
+    except (AnnotationError, OSError, ValueError):
+        return None
+    return sum(1 for v in videos if len(v.segments) > 0)
 
 
-# ----------------------------------------------------------------------------------------------- train
-def train_main(args) -> int:
-    cfg = _load_cfg(args)
-    world = _world_size_from_env()
-    note = effective_batch_check(cfg, world, args.keep_effective_batch)
-    work_dir = resolve_work_dir(cfg, world, args.id, args.work_dir)
-    if args.dry_run:
-        print(dump_config(cfg))
-        if note:
-            print(note if note.startswith("effective batch restored") else f"WARNING: {note}")
-        solver = cfg["solver"]
-        print(f"# plan: {world} process(es) x batch {solver['train']['batch_size']} x accumulate "
-              f"{solver['train'].get('accumulate', 1)}; epochs {cfg['workflow'].get('end_epoch') or cfg['scheduler']['max_epoch']}; "
-              f"run folder {work_dir}")
-        return 0
+def plan_text(cfg: dict, world_size: int, work_dir: Path) -> str:
+    """The dry run's plan line: per-process batch, effective batch, optimizer steps per epoch, epochs, run folder."""
+    from adatad.engine.batching import optimizer_steps_per_epoch
 
-    return 130 if run_training(cfg, work_dir, device=args.device, resume=args.resume, not_eval=args.not_eval,
-                        deterministic=not args.disable_deterministic, note=note).get("interrupted") else 0
+    plan = batch_plan(cfg, world_size)
+    items = count_training_items(cfg)
+    if items is None:
+        steps = f"optimizer steps per epoch unknown (annotation file {cfg['dataset']['annotation_path']} not readable)"
+    else:
+        n = optimizer_steps_per_epoch(items, plan.world_size * plan.per_process, world_size, plan.accumulate)
+        steps = f"{n} optimizer steps per epoch ({items} training videos)"
+    epochs = cfg["workflow"]["end_epoch"] or cfg["scheduler"]["max_epoch"]
+    return f"# plan: {plan.describe()}; {steps}; epochs {epochs}; run folder {work_dir}"
 
 
+# --------------------------------------------------------------------------------------------- training
 def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: str | None = None, not_eval: bool = False,
-          deterministic: bool = True, note: str | None = None) -> dict:
+                 deterministic: bool = True, note: str | None = None) -> dict:
     """Train (and validate) with a resolved config in ``work_dir``; returns the trainer's result dict."""
     import torch
 
-    from adatad.engine.builders import build_loader, check_dataset, make_evaluate_fn
+    from adatad.data.annotations import load_class_map
+    from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
     from adatad.engine.dist import cleanup, init_distributed
+    from adatad.engine.evaluate import make_evaluate_fn
     from adatad.engine.train import Trainer
     from adatad.models.detector import build_detector
 
@@ -133,24 +130,22 @@ def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: s
     logger.info("adatad train: %s (rank %d/%d, device %s, torch %s)", cfg["_meta"]["config_file"], info.rank,
                 info.world_size, info.device, torch.__version__)
     seed = int(cfg["solver"]["seed"])
-    _seed_everything(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and deterministic)
+    _seed_process(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and deterministic)
 
     check_dataset(cfg, "train")
     train_loader = build_loader(cfg, "train", info, seed)
+    logger.info("batch: %s; %d iterations per epoch on each process", batch_plan(cfg, info.world_size).describe(),
+                len(train_loader))
     evaluate_fn = None
     if cfg["workflow"]["val_eval_interval"] > 0:
         evaluate_fn = make_evaluate_fn(cfg, "val", info, work_dir, not_eval=not_eval)
     model = build_detector(cfg)
     trainer = Trainer(cfg, model, train_loader, info, work_dir, evaluate_fn=evaluate_fn,
-                      tb_writer=_tb_writer(work_dir) if info.is_main else None)
-    trainer.class_names = _class_names(cfg)
-    if cfg["dataset"]["transform"].get("on_gpu"):
-        from adatad.engine.builders import build_gpu_augment
-
-        trainer.gpu_augment = build_gpu_augment(cfg, info.device)
+                      tb_writer=tensorboard_writer(work_dir) if info.is_main else None,
+                      class_names=load_class_map(cfg["dataset"]["class_map"]),
+                      gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None)
     if resume:
-        path = work_dir / "checkpoint" / "latest.pth" if resume == "latest" else Path(resume)
-        trainer.resume(path)
+        trainer.resume(work_dir / "checkpoint" / "latest.pth" if resume == "latest" else Path(resume))
     result = trainer.fit()
     if trainer.tb is not None:
         trainer.tb.close()
@@ -164,7 +159,9 @@ def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: s
     return result
 
 
-def _seed_everything(seed: int, deterministic: bool) -> None:
+def _seed_process(seed: int, deterministic: bool) -> None:
+    """Seed the process's own RNGs (model initialisation, drop path, dropout). Data randomness does not use
+    them: it comes from per-item seeds (see :mod:`adatad.engine.sampler`)."""
     import random
 
     import numpy as np
@@ -173,38 +170,21 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
-# ------------------------------------------------------------------------------------------------ test
-def test_main(args) -> int:
-    cfg = _load_cfg(args)
-    world = _world_size_from_env()
-    work_dir = resolve_work_dir(cfg, world, args.id, args.work_dir)
-    if args.dry_run:
-        print(dump_config(cfg))
-        return 0
-
-    result = run_testing(cfg, args.checkpoint, work_dir, device=args.device, not_eval=args.not_eval)
-    if result is not None and result.get("average_mAP") is not None and not math.isfinite(result["average_mAP"]):
-        return 1
-    return 0
-
-
+# ---------------------------------------------------------------------------------------------- testing
 def run_testing(cfg: dict, checkpoint: str | Path, work_dir: Path, device: str | None = None, not_eval: bool = False):
     """Sliding-window test of a checkpoint (adatad or OpenTAD); returns the mAP result on rank 0."""
-    from adatad.engine.builders import make_evaluate_fn
     from adatad.engine.checkpoint import load_detector_checkpoint
     from adatad.engine.dist import cleanup, init_distributed
+    from adatad.engine.evaluate import make_evaluate_fn
     from adatad.models.detector import build_detector
 
     info = init_distributed(device)
     setup_logging(work_dir, info.rank, "test")
-    _seed_everything(int(cfg["solver"]["seed"]), deterministic=True)
+    _seed_process(int(cfg["solver"]["seed"]), deterministic=True)
     model = build_detector(cfg, load_pretrained=False)
     load_detector_checkpoint(model, checkpoint)
     model.to(info.device)

@@ -1,27 +1,36 @@
-"""A deterministic, resumable distributed sampler.
+"""A deterministic, resumable distributed sampler with OpenTAD's (``DistributedSampler``'s) partitioning.
 
-Every epoch's order is a function of ``(seed, epoch)`` only, each rank takes a strided share, and a
-run resumed mid-epoch skips the samples that were already consumed, so that a resumed run sees exactly
-the batches an uninterrupted run would have seen. Each index is paired with a per-sample seed derived
-from ``(seed, epoch, index)`` that the dataset uses for its random choices (truncation, augmentation),
-which makes augmentation independent of worker count and scheduling.
+Every epoch's order is a function of ``(seed, epoch)`` only (``randperm`` from a generator seeded with
+``seed + epoch``, as ``torch.utils.data.DistributedSampler``); rank ``r`` of ``W`` takes every ``W``-th index
+starting at ``r``. With ``drop_last`` (training) each rank gets ``floor(N / W)`` samples, as OpenTAD's
+training loader (``DistributedSampler(drop_last=True)``; its DataLoader keeps a last partial batch);
+without it the order is padded by repetition to ``ceil(N / W)`` per rank (evaluation de-duplicates by
+window id). A run resumed mid-epoch skips the samples already consumed, so it sees exactly the batches an
+uninterrupted run would have seen.
+
+Each index is yielded as ``(index, sample_seed(seed, epoch, index))``: the datasets draw every random choice
+of that item from generators derived from this seed alone (see :mod:`adatad.data.datasets`). This is the
+project's one seeding mechanism for data.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + index * 104_729) % (2**31 - 1)
+    """The seed of item ``index`` in ``epoch`` of a run seeded with ``seed`` (NumPy's SeedSequence mixing)."""
+    return int(np.random.SeedSequence((int(seed), int(epoch), int(index))).generate_state(1, dtype=np.uint32)[0])
 
 
 class ResumableSampler(Sampler):
     def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
                  drop_last: bool = False, batch_size: int = 1):
+        """``batch_size``: the per-process batch (to convert batches done into samples to skip on resume)."""
         self.size = size
         self.shuffle = shuffle
         self.seed = seed
@@ -38,22 +47,24 @@ class ResumableSampler(Sampler):
 
     def _indices(self) -> list[int]:
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 10_007 + self.epoch)
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.size, generator=g).tolist()
         else:
             order = list(range(self.size))
         per_rank = self.num_samples_per_rank()
         total = per_rank * self.world_size
-        if total > len(order):  # pad by repeating (evaluation de-duplicates by window id)
-            order = order + order[: total - len(order)] if order else order
-        order = order[:total]
-        return order[self.rank:total:self.world_size]
+        if total > len(order) and order:  # pad by repeating
+            order = (order * math.ceil(total / len(order)))[:total]
+        return order[:total][self.rank:total:self.world_size]
 
     def num_samples_per_rank(self) -> int:
         if self.drop_last:
-            per_rank = self.size // self.world_size
-            return (per_rank // self.batch_size) * self.batch_size
+            return self.size // self.world_size
         return math.ceil(self.size / self.world_size)
+
+    def num_batches_per_rank(self) -> int:
+        """Iterations per epoch on each rank (the DataLoader keeps a last partial batch): OpenTAD's ``len(train_loader)``."""
+        return math.ceil(self.num_samples_per_rank() / self.batch_size)
 
     def __iter__(self):
         for idx in self._indices()[self.skip:]:

@@ -14,36 +14,17 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from adatad.engine.amp import amp_settings, autocast
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
 from adatad.engine.dist import DistInfo, all_reduce_mean, broadcast_flag
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, build_optimizer
+from adatad.errors import UserError
 
 logger = logging.getLogger("adatad.train")
 
 
-class NonFiniteLossError(RuntimeError):
-    user_facing = True
-
-
-def amp_settings(cfg: dict, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
-    """-> (enabled, dtype, use_grad_scaler). AMP runs on CUDA only: bf16 where supported, else fp16 + scaler."""
-    solver = cfg["solver"]
-    if not solver["amp"] or device.type != "cuda":
-        return False, None, False
-    want = solver.get("amp_dtype", "auto")
-    if want == "auto":
-        want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if want in ("bf16", "bfloat16"):
-        return True, torch.bfloat16, False
-    if want in ("fp16", "float16"):
-        return True, torch.float16, True
-    raise ValueError(f"solver.amp_dtype must be auto, bf16 or fp16, got {want!r}")
-
-
-def autocast(device: torch.device, enabled: bool, dtype):
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+class NonFiniteLossError(UserError, RuntimeError):
+    """The training loss became NaN/inf (the message names the epoch, iteration and loss terms)."""
 
 
 class _StopRequest:
@@ -77,7 +58,9 @@ class Trainer:
     """Runs epochs ``start..end_epoch-1``; see :mod:`adatad.engine.runner` for how it is built."""
 
     def __init__(self, cfg: dict, model: torch.nn.Module, train_loader, dist_info: DistInfo, work_dir: Path,
-                 evaluate_fn=None, tb_writer=None):
+                 evaluate_fn=None, tb_writer=None, class_names: list[str] | None = None, gpu_augment=None):
+        """``class_names`` are saved with checkpoints (so that ``adatad infer`` names the classes); ``gpu_augment``
+        is a callable applied to each uint8 batch on the device (``dataset.transform.on_gpu``)."""
         self.cfg = cfg
         self.dist = dist_info
         self.device = dist_info.device
@@ -87,21 +70,21 @@ class Trainer:
         self.evaluate_fn = evaluate_fn  # callable(model) -> result dict with "average_mAP" (fraction) or None
         self.tb = tb_writer
         solver = cfg["solver"]
-        self.accumulate = max(1, int(solver["train"].get("accumulate", 1)))
-        self.clip = float(solver.get("clip_grad_norm") or 0.0)
-        self.amp, self.amp_dtype, use_scaler = amp_settings(cfg, self.device)
+        self.accumulate = max(1, int(solver["train"]["accumulate"]))
+        self.clip = float(solver["clip_grad_norm"] or 0.0)
+        self.amp, self.amp_dtype, use_scaler = amp_settings(solver, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
         self.model = model.to(self.device)
         self.optimizer = build_optimizer(self.model, cfg["optimizer"])
-        self.ema = ModelEMA(self.model, decay=solver.get("ema_decay", 0.999)) if solver.get("ema") else None
+        self.ema = ModelEMA(self.model, decay=solver["ema_decay"]) if solver["ema"] else None
         if dist_info.distributed:
-            static = bool(solver.get("static_graph"))
+            static = bool(solver["static_graph"])
             self.ddp = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=not static, static_graph=static,
             )
-            if solver.get("fp16_compress") and self.device.type == "cuda":
+            if solver["fp16_compress"] and self.device.type == "cuda":
                 from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
 
                 self.ddp.register_comm_hook(state=None, hook=comm_hooks.fp16_compress_hook)
@@ -115,18 +98,18 @@ class Trainer:
             raise ValueError(f"scheduler.type {sch['type']!r} is not supported (LinearWarmupCosineAnnealingLR)")
         self.scheduler = WarmupCosineSchedule(
             self.optimizer, warmup_steps=sch["warmup_epoch"] * steps_per_epoch,
-            max_steps=sch["max_epoch"] * steps_per_epoch, warmup_start_lr=sch.get("warmup_start_lr", 0.0),
-            eta_min=sch.get("eta_min", 1e-8),
+            max_steps=sch["max_epoch"] * steps_per_epoch, warmup_start_lr=sch["warmup_start_lr"],
+            eta_min=sch["eta_min"],
         )
-        self.end_epoch = int(cfg["workflow"].get("end_epoch") or sch["max_epoch"])
+        self.end_epoch = int(cfg["workflow"]["end_epoch"] or sch["max_epoch"])
         self.start_epoch = 0
         self.start_iter = 0
         self.global_step = 0
         self.best_map = -1.0
         self.history: list[dict] = []
         self.skipped_steps = 0
-        self.class_names: list[str] = []  # saved with checkpoints so that `adatad infer` names the classes
-        self.gpu_augment = None  # callable on a uint8 batch on the device (dataset.transform.on_gpu)
+        self.class_names = list(class_names or [])
+        self.gpu_augment = gpu_augment
         self._epoch_loss = float("nan")
 
     # ------------------------------------------------------------------------------------ checkpoints

@@ -5,7 +5,7 @@ Pure numpy (no torch import). The numbers equal those of OpenTAD's ``opentad/eva
 equal scores are visited, but the greedy matching is vectorised: 420k predictions take well under
 a second instead of minutes.
 
-Rules (all observed in OpenTAD, see ``/work/shared/OPENTAD_REFERENCE.md``):
+Rules (all observed by running OpenTAD's ``opentad/evaluations/mAP.py``):
 
 - evaluated ground truth (GT) = videos whose ``subset`` equals the requested one exactly, minus
   blocked videos; instances with ``end - start <= 0`` are dropped; same-label instances whose

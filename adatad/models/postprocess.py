@@ -30,6 +30,7 @@ __all__ = [
     "seg_voting",
     "to_seconds",
     "video_detections",
+    "detection_records",
     "to_result_json",
 ]
 
@@ -409,18 +410,24 @@ def video_detections(
     return dict(segments=out_segs, scores=out_scores, labels=lab_t.long())
 
 
+def detection_records(det: Mapping[str, torch.Tensor], class_names: Sequence[str], min_score: float | None = None,
+                      video: str = "?") -> list[dict]:
+    """One video's ``dict(segments, scores, labels)`` -> ``[{"segment": [s, e], "label": name, "score": x}, ...]``
+    (numbers as stored: already rounded by :func:`video_detections`), keeping ``score >= min_score`` when given."""
+    segs = torch.as_tensor(det["segments"]).reshape(-1, 2).tolist()
+    scores = torch.as_tensor(det["scores"]).reshape(-1).tolist()
+    labels = torch.as_tensor(det["labels"]).reshape(-1).long().tolist()
+    items = []
+    for seg, lab, sc in zip(segs, labels, scores):
+        if min_score is not None and sc < min_score:
+            continue
+        if not 0 <= lab < len(class_names):
+            raise ValueError(f"video {video}: label index {lab} outside the class map ({len(class_names)} classes)")
+        items.append({"segment": [seg[0], seg[1]], "label": class_names[lab], "score": sc})
+    return items
+
+
 def to_result_json(detections: Mapping[str, Mapping[str, torch.Tensor]], class_names: Sequence[str]) -> dict:
     """``{video: dict(segments, scores, labels)}`` -> ``{"results": {video: [{"segment": [s, e], "label": name,
-    "score": x}, ...]}}`` (numbers as stored: already rounded by :func:`video_detections`)."""
-    results = {}
-    for video, det in detections.items():
-        segs = torch.as_tensor(det["segments"]).reshape(-1, 2).tolist()
-        scores = torch.as_tensor(det["scores"]).reshape(-1).tolist()
-        labels = torch.as_tensor(det["labels"]).reshape(-1).long().tolist()
-        items = []
-        for seg, lab, sc in zip(segs, labels, scores):
-            if not 0 <= lab < len(class_names):
-                raise ValueError(f"video {video}: label index {lab} outside the class map ({len(class_names)} classes)")
-            items.append({"segment": [seg[0], seg[1]], "label": class_names[lab], "score": sc})
-        results[video] = items
-    return {"results": results}
+    "score": x}, ...]}}`` (OpenTAD's predictions file)."""
+    return {"results": {video: detection_records(det, class_names, video=video) for video, det in detections.items()}}

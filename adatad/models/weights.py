@@ -44,6 +44,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from adatad.errors import UserError
+
 __all__ = [
     "WeightLoadError",
     "LoadReport",
@@ -59,7 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class WeightLoadError(RuntimeError):
+class WeightLoadError(UserError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model; the message says which file/key and what to do."""
 
 

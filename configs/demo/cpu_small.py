@@ -31,7 +31,6 @@ solver = dict(
     train=dict(batch_size=4, num_workers=2, accumulate=1),
     val=dict(batch_size=4, num_workers=2),
     test=dict(batch_size=4, num_workers=2),
-    reference_batch=4,
     amp=False,
     fp16_compress=False,
     static_graph=False,

@@ -8,7 +8,6 @@ solver = dict(
     train=dict(batch_size=2, num_workers=2, accumulate=1),
     val=dict(batch_size=2, num_workers=2),
     test=dict(batch_size=2, num_workers=2),
-    reference_batch=4,  # the recipe: 2 GPUs x batch 2
     clip_grad_norm=1.0,
     amp=True,
     fp16_compress=True,

@@ -1,6 +1,6 @@
 # THUMOS-14, end to end from raw videos: random truncation for training, sliding windows for testing.
 # Subset names follow OpenTAD's annotation file: THUMOS *validation* videos are "training",
-# THUMOS *test* videos are "validation" (see shared/data/thumos14/README.md).
+# THUMOS *test* videos are "validation" (see tests/data/thumos14/README.md).
 annotation_path = "data/thumos-14/annotations/thumos_14_anno.json"
 class_map = "data/thumos-14/annotations/category_idx.txt"
 data_path = "data/thumos-14/videos"  # OpenTAD's layout: data/thumos-14/raw_data/video

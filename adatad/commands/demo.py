@@ -6,6 +6,7 @@ losses, engine, post-processing, evaluator) with ``configs/demo/demo_tiny.py``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import platform
@@ -13,11 +14,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from adatad.config import load_config
-
 logger = logging.getLogger("adatad")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # configs/ live in the repository (see README)
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo" / "demo_tiny.py"
 
 # the synthetic dataset the demo trains and tests on (cached in --data)
@@ -34,9 +33,22 @@ def data_overrides(data_dir: Path) -> list[str]:
     ]
 
 
-def demo_main(args) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adatad demo",
+                                description="The main job on built-in synthetic data: generate (cached), train, test, plot.")
+    p.add_argument("--out", default="exps/demo", help="output folder (default: exps/demo)")
+    p.add_argument("--data", default="demo_data", help="synthetic dataset folder (cached, default: demo_data)")
+    p.add_argument("--config", default=None, help="demo config (default: configs/demo/demo_tiny.py)")
+    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from adatad.config import load_config
     from adatad.data.synthetic import generate_dataset
-    from adatad.engine.runner import run_testing, run_training, setup_logging
+    from adatad.engine.logs import setup_logging
+    from adatad.engine.runner import run_testing, run_training
 
     t0 = time.time()
     setup_logging()
@@ -68,7 +80,7 @@ def demo_main(args) -> int:
         "mAP": dict(zip([f"{t:.2f}" for t in test["tiou_thresholds"]], test["mAP"])),
         "wall_time_s": {"data": round(t_data, 1), "train": round(t_train, 1), "total": round(t_total, 1)},
         "history": result.get("history"),
-        "config": str(config),
+        "config": _relative(config),
         "data": DEMO_DATA | {"duration_range": list(DEMO_DATA["duration_range"]), "size": list(DEMO_DATA["size"])},
         "machine": f"{platform.platform()} ({platform.processor() or platform.machine()})",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -101,3 +113,11 @@ def _timeline(cfg: dict, data_dir: Path, pred_path: str, work_dir: Path) -> Path
                   ground_truth=[dict(a, score=1.0) for a in ann[video]["annotations"]],
                   title=f"{video}: ground truth vs detections (score >= 0.1)", score_threshold=0.1)
     return out
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (records carry no machine paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,50 @@
+"""Validation and testing: sliding-window inference on a split, the predictions file, and the mAP table."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from adatad.engine.builders import build_loader
+from adatad.engine.dist import DistInfo
+from adatad.engine.infer import predict_loader
+
+logger = logging.getLogger("adatad")
+
+
+def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_eval: bool = False):
+    """-> ``evaluate(model, epoch)``: sliding-window inference on ``split``, predictions JSON, mAP (rank 0).
+    The loader is built on first use and kept (validation runs many times)."""
+    state: dict = {}
+
+    def evaluate(model, epoch):
+        if "loader" not in state:
+            from adatad.data.annotations import load_class_map
+
+            state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
+            state["classes"] = load_class_map(cfg["dataset"]["class_map"])
+        results = predict_loader(model, state["loader"], cfg, info, state["classes"])
+        if not info.is_main:
+            return None
+        tag = f"epoch_{epoch}" if epoch is not None else "test"
+        pred_path = Path(work_dir) / f"predictions_{tag}.json"
+        pred_path.write_text(json.dumps({"results": results}))
+        logger.info("predictions: %s (%d videos)", pred_path, len(results))
+        if not_eval:
+            return {"average_mAP": None, "predictions": str(pred_path)}
+        from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
+
+        ecfg = cfg["evaluation"]
+        # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
+        gt = load_ground_truth(ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
+                               cfg["dataset"][split]["subset_name"], blocked_videos=cfg["dataset"]["block_list"])
+        preds = load_predictions({"results": results}, state["classes"])
+        result = evaluate_detections(gt, preds, tiou_thresholds=ecfg["tiou_thresholds"])
+        logger.info("%s mAP (%s):\n%s", split, tag, format_table(result))
+        out = dict(result)
+        out["predictions"] = str(pred_path)
+        (Path(work_dir) / f"map_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
+        return out
+
+    return evaluate
