@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .annotations import VideoInfo, load_annotations, load_class_map
+from adatad.annotation_io import load_class_map
+
+from .annotations import VideoInfo, load_annotations
 from .video import VideoReader
 from .windows import gt_completeness, num_snippets, random_truncation, sliding_windows
 

@@ -27,8 +27,6 @@ Public API: :func:`load_ground_truth`, :func:`load_predictions`, :func:`evaluate
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import math
@@ -39,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from adatad.annotation_io import read_json
 
 __all__ = [
     "DEFAULT_TIOU_THRESHOLDS",
@@ -118,38 +118,16 @@ class Predictions:
 # ----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector: building ~10^6 small containers (a large JSON file) triggers
-    many full collections that find nothing and double the parse time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _read_json(source: str | Path | Mapping, what: str, key: str) -> tuple[Mapping, str]:
-    """Return ``(data, description)`` for a path or an already loaded dict."""
+    """Return ``(data, description)`` for a path (read by :func:`adatad.annotation_io.read_json`) or a loaded dict."""
     if isinstance(source, Mapping):
-        data, desc = source, f"{what} dict"
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        desc = f"{what} file {path}"
-        if not path.is_file():
-            raise FileNotFoundError(f"{desc} does not exist")
-        try:
-            with open(path, encoding="utf8") as f, _gc_paused():
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{desc} is not valid JSON: {e}") from e
-    else:
-        raise TypeError(f"{what} must be a path or a dict, got {type(source).__name__}")
-    if not isinstance(data, Mapping) or key not in data or not isinstance(data[key], Mapping):
-        raise ValueError(f'{desc} has no "{key}" mapping at the top level; expected {{"{key}": {{video: ...}}}}')
-    return data, desc
+        desc = f"{what} dict"
+        if key not in source or not isinstance(source[key], Mapping):
+            raise ValueError(f'{desc} has no "{key}" mapping at the top level; expected {{"{key}": {{video: ...}}}}')
+        return source, desc
+    if isinstance(source, (str, Path)):
+        return read_json(source, f"{what} file", key), f"{what} file {source}"
+    raise TypeError(f"{what} must be a path or a dict, got {type(source).__name__}")
 
 
 def _remove_duplicates(anns: list[tuple[float, float, str]], tol: float) -> tuple[list[tuple[float, float, str]], int]:
