@@ -642,3 +642,19 @@ def test_non_finite_literals_in_a_file_name_video_and_index(tmp_path, literal):
     f.write_text(f'{{"results": {{"v1": [{good}, {{"segment": [0, {literal}], "label": "A", "score": 0.5}}]}}}}')
     with pytest.raises(ValueError, match=r'video "v1" prediction 1 has segment .*; segments must be finite'):
         load_predictions(f)
+
+
+def test_eval_command_imports_no_heavy_module(files):
+    # `adatad eval` through the top-level command line: the whole run, then a look at what was imported
+    g, p, cm, tmp = files
+    code = (
+        "import sys; from adatad.cli import main; "
+        f"rc = main(['eval', '--gt', {str(g)!r}, '--pred', {str(p)!r}, '--class-map', {str(cm)!r}]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'tqdm', 'av', 'PIL', 'pandas', 'scipy'}); "
+        "print(heavy); sys.exit(rc or bool(heavy))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cmd = [sys.executable, "-m", "adatad", "eval", "--gt", str(g), "--pred", str(p), "--class-map", str(cm)]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0 and "| mAP | 100.00" in res.stdout, res.stderr
