@@ -586,3 +586,72 @@ def test_thumos_helpers_sanity(thumos_reference):
     assert len(test_videos) == 211
     assert not any(a["label"] == "Ambiguous" for d in gt["database"].values() for a in d["annotations"])
     assert math.isclose(gt["database"]["video_test_0000004"]["duration"], 1012 / 30)
+
+
+# ----------------------------------------------------------------------------------------------
+# loading from a file (orjson) gives what loading the dict gives
+# ----------------------------------------------------------------------------------------------
+
+
+def _assert_same_predictions(a, b):
+    assert a.video_names == b.video_names and a.label_names == b.label_names and a.stats == b.stats
+    for name in ("video_idx", "segments", "scores", "label_idx"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert x.tobytes() == y.tobytes(), name  # bit-identical, not merely close
+
+
+def test_load_predictions_file_equals_dict(tmp_path):
+    rng = np.random.default_rng(7)
+    preds = []
+    for k in range(3000):
+        s = float(rng.uniform(0, 500)) * float(rng.choice([1e-9, 1.0, 1e6]))  # full-precision doubles, odd exponents
+        e = s + float(rng.choice([0.0, rng.uniform(0, 30), 1.0 / 3.0]))
+        label = ["A", "B", "Ünïcode", 0, 1, 2][int(rng.integers(0, 6))]
+        score = [float(rng.random()), 1, 0, 5e-324, 0.1 + 0.2][int(rng.integers(0, 5))]
+        preds.append((f"v{k % 17}", s, e, label, score))
+    data = pred_dict(preds)
+    data["results"]["empty"] = []
+    f = tmp_path / "pred.json"
+    f.write_text(json.dumps(data))
+    names = ["A", "C", "D"]
+    from_file = load_predictions(f, names)
+    _assert_same_predictions(from_file, load_predictions(data, names))
+    _assert_same_predictions(from_file, load_predictions(json.loads(f.read_text()), names))
+    # and the numbers are those of the plain per-prediction values
+    flat = [r for v in data["results"].values() for r in v]
+    assert from_file.scores.tolist() == [float(r["score"]) for r in flat]
+    assert from_file.segments.tolist() == [[float(x) for x in r["segment"]] for r in flat]
+    # in-memory dicts with tuples (fast path) or numpy arrays (numpy's general conversion) give the same arrays
+    for seg_type in (tuple, np.array):
+        alt = {"results": {v: [dict(r, segment=seg_type(r["segment"])) for r in rs] for v, rs in data["results"].items()}}
+        _assert_same_predictions(from_file, load_predictions(alt, names))
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_literals_in_a_file_name_video_and_index(tmp_path, literal):
+    # json.dump writes NaN / Infinity for a diverged model; orjson refuses them, the reader falls back
+    f = tmp_path / "pred.json"
+    good = '{"segment": [0, 1], "label": "A", "score": 0.5}'
+    f.write_text(f'{{"results": {{"v1": [{good}], "v2": [{good}, {{"segment": [0, 1], "label": "A", "score": {literal}}}]}}}}')
+    with pytest.raises(ValueError, match=r'prediction file .*pred\.json: video "v2" prediction 1 has score .*; scores must be finite'):
+        load_predictions(f)
+    f.write_text(f'{{"results": {{"v1": [{good}, {{"segment": [0, {literal}], "label": "A", "score": 0.5}}]}}}}')
+    with pytest.raises(ValueError, match=r'video "v1" prediction 1 has segment .*; segments must be finite'):
+        load_predictions(f)
+
+
+def test_eval_command_imports_no_heavy_module(files):
+    # `adatad eval` through the top-level command line: the whole run, then a look at what was imported
+    g, p, cm, tmp = files
+    code = (
+        "import sys; from adatad.cli import main; "
+        f"rc = main(['eval', '--gt', {str(g)!r}, '--pred', {str(p)!r}, '--class-map', {str(cm)!r}]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'tqdm', 'av', 'PIL', 'pandas', 'scipy'}); "
+        "print(heavy); sys.exit(rc or bool(heavy))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    cmd = [sys.executable, "-m", "adatad", "eval", "--gt", str(g), "--pred", str(p), "--class-map", str(cm)]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0 and "| mAP | 100.00" in res.stdout, res.stderr

@@ -101,17 +101,24 @@ def _cuda() -> bool:
 
 def _timeline(cfg: dict, data_dir: Path, pred_path: str, work_dir: Path) -> Path:
     """Draw ground truth vs detections for the first test video."""
+    from adatad.annotation_io import load_class_map, read_json
     from adatad.viz import plot_timeline
 
-    ann = json.loads((data_dir / "annotations" / "anno.json").read_text())["database"]
-    classes = (data_dir / "annotations" / "category_idx.txt").read_text().split()
+    ann = read_json(data_dir / "annotations" / "anno.json", "annotation file", key="database")["database"]
+    classes = load_class_map(data_dir / "annotations" / "category_idx.txt")
     preds = json.loads(Path(pred_path).read_text())["results"]
     subset = cfg["dataset"]["test"]["subset_name"]
     video = sorted(v for v, info in ann.items() if info["subset"] == subset)[0]
     out = work_dir / f"timeline_{video}.png"
-    plot_timeline(out, ann[video]["duration"], classes, preds.get(video, []),
-                  ground_truth=[dict(a, score=1.0) for a in ann[video]["annotations"]],
-                  title=f"{video}: ground truth vs detections (score >= 0.1)", score_threshold=0.1)
+    plot_timeline(
+        out,
+        ann[video]["duration"],
+        classes,
+        preds.get(video, []),
+        ground_truth=[dict(a, score=1.0) for a in ann[video]["annotations"]],
+        title=f"{video}: ground truth vs detections (score >= 0.1)",
+        score_threshold=0.1,
+    )
     return out
 
 

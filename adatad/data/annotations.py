@@ -1,7 +1,8 @@
 """Annotation files: OpenTAD's JSON + class map; loading, validation, conversion from THUMOS-14 sources.
 
 OpenTAD JSON: ``{"database": {"<video>": {"subset", "duration" (s), "frame" (count), "annotations":
-[{"segment": [start_s, end_s], "label": "<class>"}]}}}``; class map: one class name per line.
+[{"segment": [start_s, end_s], "label": "<class>"}]}}}``; class map: one class name per line (the file
+readers and the class-map rule live in :mod:`adatad.annotation_io`, shared with ``adatad eval``).
 Careful with THUMOS subset names: OpenTAD stores the THUMOS *validation* videos (the TAD training set) as
 ``"training"`` and the THUMOS *test* videos as ``"validation"``; :func:`convert_thumos` writes the same.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adatad.errors import UserError
+from adatad.annotation_io import AnnotationError, load_class_map, read_json
 
 __all__ = [
     "AnnotationError",
@@ -36,10 +37,6 @@ THUMOS_DROPPED_TEST_VIDEOS = {
     "video_test_0001292": "empty annotations",
 }
 AMBIGUOUS = "Ambiguous"
-
-
-class AnnotationError(UserError, ValueError):
-    """An annotation or class-map file is malformed. The message names the file, video and field."""
 
 
 @dataclass
@@ -69,35 +66,8 @@ class VideoInfo:
         return self.frames / self.duration
 
 
-def load_class_map(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line (trailing blank lines ignored)."""
-    p = Path(path)
-    if not p.is_file():
-        raise AnnotationError(f"class map not found: {p} (one class name per line; `adatad prepare thumos` writes it)")
-    names = [line.strip() for line in p.read_text(encoding="utf8").splitlines()]
-    while names and not names[-1]:
-        names.pop()
-    if not names:
-        raise AnnotationError(f"class map {p} is empty")
-    for i, n in enumerate(names):
-        if not n:
-            raise AnnotationError(f"class map {p}: line {i + 1} is empty")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise AnnotationError(f"class map {p}: duplicated class names {dup}")
-    return names
-
-
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise AnnotationError(f"annotation file not found: {path} (see `adatad prepare thumos --help`)")
-    try:
-        data = json.loads(path.read_text(encoding="utf8"))
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f"annotation file {path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
-        raise AnnotationError(f'annotation file {path}: expected {{"database": {{video: info}}}} at the top level')
-    return data["database"]
+    return read_json(path, "annotation file", key="database", hint="see `adatad prepare thumos --help`")["database"]
 
 
 def _subset_matches(subset: str, subset_name: str | list[str] | tuple[str, ...]) -> bool:

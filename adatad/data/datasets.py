@@ -30,9 +30,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from adatad.annotation_io import load_class_map
 from adatad.errors import UserError
 
-from .annotations import VideoInfo, load_annotations, load_class_map
+from .annotations import VideoInfo, load_annotations
 from .video import VideoReader
 from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
 

@@ -11,14 +11,15 @@ frames, and with ``--full`` frames that fail to decode) and exits 1 if there is 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .annotations import AnnotationError, VideoInfo, convert_thumos, load_annotations, load_class_map, write_annotations
+from adatad.annotation_io import AnnotationError, load_class_map, read_json
+
+from .annotations import VideoInfo, convert_thumos, load_annotations, write_annotations
 
 __all__ = ["Problem", "check_videos", "main"]
 
@@ -95,7 +96,7 @@ def _class_map_for(ann: Path, class_map: str | None) -> list[str]:
     beside = ann.parent / "category_idx.txt"
     if beside.is_file():
         return load_class_map(beside)
-    db = json.loads(ann.read_text()).get("database", {})
+    db = read_json(ann, "annotation file", key="database")["database"]
     return sorted({a.get("label") for v in db.values() for a in v.get("annotations", []) if a.get("label")})
 
 
@@ -129,7 +130,7 @@ def _cmd_check(args) -> int:
     if args.subset:
         subsets = args.subset
     else:
-        db = json.loads(ann.read_text()).get("database", {}) if ann.is_file() else {}
+        db = read_json(ann, "annotation file", key="database")["database"] if ann.is_file() else {}
         subsets = sorted({v.get("subset") for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
     print(f"checking {len(vids)} videos of {subsets} in {videos} ({'full decode' if args.full else 'headers'})")
@@ -156,8 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
     c.add_argument("--full", action="store_true", help="also decode every frame the pipeline reads (slow)")
     c.add_argument("--tolerance", type=int, default=3, help="allowed frame-count difference (default 3)")
-    sub.add_parser("custom", add_help=False,
-                   help="your own videos + one CSV/JSON -> annotations, class map and a ready config (see: prepare custom -h)")
+    sub.add_parser(
+        "custom",
+        add_help=False,
+        help="your own videos + one CSV/JSON -> annotations, class map and a ready config (see: prepare custom -h)",
+    )
     return p
 
 

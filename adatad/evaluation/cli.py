@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from adatad.annotation_io import load_class_map, read_json
 from adatad.evaluation.detection_map import (
     DEFAULT_TIOU_THRESHOLDS,
     evaluate_detections,
@@ -59,22 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--class-map",
         metavar="FILE",
-        help="class names, one per line (e.g. category_idx.txt); needed when labels are class indices",
+        help="class names, one per line, line k = class k-1 (e.g. category_idx.txt); needed when labels are class indices",
     )
     return p
 
 
 def _subsets(ann_path: Path) -> tuple[dict, set[str]]:
-    if not ann_path.is_file():
-        raise FileNotFoundError(f"annotation file {ann_path} does not exist")
-    try:
-        data = json.loads(ann_path.read_text(encoding="utf8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"annotation file {ann_path} is not valid JSON: {e}") from e
-    db = data.get("database") if isinstance(data, dict) else None
-    if not isinstance(db, dict):
-        raise ValueError(f'annotation file {ann_path} has no "database" mapping at the top level')
-    return data, {str(v.get("subset")) for v in db.values() if isinstance(v, dict)}
+    """The annotation file (parsed once, then handed to ``load_ground_truth``) and the subsets it has."""
+    data = read_json(ann_path, "annotation file", key="database")
+    return data, {str(v.get("subset")) for v in data["database"].values() if isinstance(v, dict)}
 
 
 def resolve_subset(requested: str | None, available: set[str]) -> tuple[str, str | None]:
@@ -94,16 +88,6 @@ def resolve_subset(requested: str | None, available: set[str]) -> tuple[str, str
     return requested, None
 
 
-def read_class_map(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class map {path} does not exist")
-    names = [line.strip() for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"class map {path} is empty; expected one class name per line")
-    return names
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``adatad eval``; returns the exit status (0 ok, 2 bad arguments or inputs)."""
     args = build_parser().parse_args(argv)
@@ -115,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if note:
             print(note, file=sys.stderr)
         blocked = read_blocked_videos(args.blocked) if args.blocked else None
-        class_names = read_class_map(args.class_map) if args.class_map else None
+        class_names = load_class_map(args.class_map) if args.class_map else None
         gt = load_ground_truth(ann, subset, blocked)
         preds = load_predictions(Path(args.pred), class_names)
         result = evaluate_detections(gt, preds, args.tiou)

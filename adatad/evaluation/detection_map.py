@@ -27,18 +27,20 @@ Public API: :func:`load_ground_truth`, :func:`load_predictions`, :func:`evaluate
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from adatad.annotation_io import gc_paused, read_json
 
 __all__ = [
     "DEFAULT_TIOU_THRESHOLDS",
@@ -118,38 +120,16 @@ class Predictions:
 # ----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector: building ~10^6 small containers (a large JSON file) triggers
-    many full collections that find nothing and double the parse time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _read_json(source: str | Path | Mapping, what: str, key: str) -> tuple[Mapping, str]:
-    """Return ``(data, description)`` for a path or an already loaded dict."""
+    """Return ``(data, description)`` for a path (read by :func:`adatad.annotation_io.read_json`) or a loaded dict."""
     if isinstance(source, Mapping):
-        data, desc = source, f"{what} dict"
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        desc = f"{what} file {path}"
-        if not path.is_file():
-            raise FileNotFoundError(f"{desc} does not exist")
-        try:
-            with open(path, encoding="utf8") as f, _gc_paused():
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{desc} is not valid JSON: {e}") from e
-    else:
-        raise TypeError(f"{what} must be a path or a dict, got {type(source).__name__}")
-    if not isinstance(data, Mapping) or key not in data or not isinstance(data[key], Mapping):
-        raise ValueError(f'{desc} has no "{key}" mapping at the top level; expected {{"{key}": {{video: ...}}}}')
-    return data, desc
+        desc = f"{what} dict"
+        if key not in source or not isinstance(source[key], Mapping):
+            raise ValueError(f'{desc} has no "{key}" mapping at the top level; expected {{"{key}": {{video: ...}}}}')
+        return source, desc
+    if isinstance(source, (str, Path)):
+        return read_json(source, f"{what} file", key), f"{what} file {source}"
+    raise TypeError(f"{what} must be a path or a dict, got {type(source).__name__}")
 
 
 def _remove_duplicates(anns: list[tuple[float, float, str]], tol: float) -> tuple[list[tuple[float, float, str]], int]:
@@ -310,7 +290,7 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
     """Load detections ``{"results": {video: [{"segment": [s, e], "label": l, "score": x}]}}``.
 
     Args:
-        pred: path to the JSON file or the dict itself.
+        pred: path to the JSON file or the dict itself (both give the same arrays).
         class_names: the model's class map; needed only when labels are integer class indices
             (they are resolved to ``class_names[label]``). Labels given as names are kept as they are.
 
@@ -320,9 +300,18 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
 
     Zero-length segments are kept (OpenTAD keeps them) and counted in ``stats["num_zero_length"]``.
     """
-    data, desc = _read_json(pred, "prediction", "results")
-    results = data["results"]
+    # The garbage collector stays paused until the parsed file has been freed: a collection after the
+    # parse would traverse its ~3 million objects once more (about as long as the parse) for nothing.
+    with gc_paused():
+        data, desc = _read_json(pred, "prediction", "results")
+        try:
+            return _predictions_from(data["results"], desc, class_names)
+        finally:
+            del data
 
+
+def _predictions_from(results: Mapping, desc: str, class_names: Sequence[str] | None) -> Predictions:
+    """The arrays of :func:`load_predictions`: Python work per video, C loops (map, numpy) per prediction."""
     video_names: list[str] = []
     counts: list[int] = []
     seg_list: list[Any] = []
@@ -330,16 +319,16 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
     raw_labels: list[Any] = []
     for video, entries in results.items():
         try:
-            segs = [r["segment"] for r in entries]
-            scs = [r["score"] for r in entries]
-            lbs = [r["label"] for r in entries]
+            segs = list(map(_get_segment, entries))
+            scs = list(map(_get_score, entries))
+            lbs = list(map(_get_label, entries))
         except (KeyError, TypeError) as err:
             raise _find_bad_entry(desc, video, entries) from err
         video_names.append(video)
         counts.append(len(segs))
-        seg_list.extend(segs)
-        score_list.extend(scs)
-        raw_labels.extend(lbs)
+        seg_list += segs
+        score_list += scs
+        raw_labels += lbs
     n = len(score_list)
     video_idx = np.repeat(np.arange(len(video_names), dtype=np.int64), counts)
 
@@ -348,28 +337,35 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
         v = int(video_idx[k])
         return video_names[v], k - int(sum(counts[:v]))
 
+    def malformed(fallback: str) -> ValueError:
+        for video in video_names:
+            e = _find_bad_entry(desc, video, results[video])
+            if "must be {" in str(e):
+                return e
+        return ValueError(f"{desc}: {fallback}")
+
     # scores: numbers only (bool and strings are rejected), finite
     score_types = set(map(type, score_list))
     if not all(issubclass(t, numbers.Real) and not issubclass(t, bool) for t in score_types):
         bad = np.array([not (isinstance(s, numbers.Real) and not isinstance(s, bool)) for s in score_list])
         video, _ = first_bad(bad)
         raise _find_bad_entry(desc, video, results[video])
-    scores = np.asarray(score_list, dtype=np.float64).reshape(n)
+    scores = np.fromiter(score_list, dtype=np.float64, count=n)
     if not np.isfinite(scores).all():
         video, i = first_bad(~np.isfinite(scores))
         raise ValueError(f'{desc}: video "{video}" prediction {i} has score {results[video][i]["score"]!r}; scores must be finite')
 
-    # segments: [N, 2] finite, end >= start
+    # segments: [N, 2] finite, end >= start. Fast path for lists / tuples of two items (what a JSON file
+    # gives); anything else goes through numpy's general conversion, which rejects what it cannot take.
     try:
-        segments = np.asarray(seg_list, dtype=np.float64).reshape(-1, 2) if n else np.zeros((0, 2))
-        if segments.shape[0] != n:
-            raise ValueError
+        if n and set(map(type, seg_list)) <= {list, tuple} and set(map(len, seg_list)) == {2}:
+            segments = np.fromiter(chain.from_iterable(seg_list), dtype=np.float64, count=2 * n).reshape(n, 2)
+        else:
+            segments = np.asarray(seg_list, dtype=np.float64).reshape(-1, 2) if n else np.zeros((0, 2))
+            if segments.shape[0] != n:
+                raise ValueError
     except (TypeError, ValueError) as err:
-        for video in video_names:
-            e = _find_bad_entry(desc, video, results[video])
-            if "must be {" in str(e):
-                raise e from err
-        raise ValueError(f"{desc}: segments must be [start, end] pairs of numbers") from err
+        raise malformed("segments must be [start, end] pairs of numbers") from err
     if not np.isfinite(segments).all():
         video, i = first_bad(~np.isfinite(segments).all(axis=1))
         raise ValueError(f'{desc}: video "{video}" prediction {i} has segment {results[video][i]["segment"]!r}; segments must be finite')
@@ -377,16 +373,12 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
         video, i = first_bad(segments[:, 1] < segments[:, 0])
         raise ValueError(f'{desc}: video "{video}" prediction {i} has segment {results[video][i]["segment"]!r} with end < start')
 
-    # labels: names, or integer indices into class_names
-    vocab: dict[Any, int] = {}
+    # labels: names, or integer indices into class_names; distinct values in first-appearance order
     try:
-        raw_idx = np.fromiter((vocab.setdefault(lab, len(vocab)) for lab in raw_labels), dtype=np.int64, count=n)
+        vocab = {lab: k for k, lab in enumerate(dict.fromkeys(raw_labels))}
     except TypeError as err:  # unhashable label
-        for video in video_names:
-            e = _find_bad_entry(desc, video, results[video])
-            if "must be {" in str(e):
-                raise e from err
-        raise ValueError(f"{desc}: labels must be class names or integer class indices") from err
+        raise malformed("labels must be class names or integer class indices") from err
+    raw_idx = np.fromiter(map(vocab.__getitem__, raw_labels), dtype=np.int64, count=n)
     label_names: list[str] = []
     name_index: dict[str, int] = {}
     remap = np.zeros(len(vocab), dtype=np.int64)
@@ -427,6 +419,9 @@ def load_predictions(pred: str | Path | Mapping, class_names: Sequence[str] | No
         label_idx=label_idx,
         stats=stats,
     )
+
+
+_get_segment, _get_score, _get_label = itemgetter("segment"), itemgetter("score"), itemgetter("label")
 
 
 # ----------------------------------------------------------------------------------------------
