@@ -411,7 +411,7 @@ class VideoMAEBackbone(nn.Module):
         n_pos = (num_frames // tubelet_size) * self.grid_size[0] * self.grid_size[1]
         self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims), persistent=True)
 
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth > 0 else []
         self.blocks = nn.ModuleList(
             ViTBlock(
                 embed_dims,
