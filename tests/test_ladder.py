@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from tinyrun import ROOT, write_tiny_config
 
 from adatad.compat.opentad import (
     OPENTAD_DETECTOR_MAPPING,
@@ -316,3 +320,29 @@ def test_side_config_optimizer_trains_the_ladder():
     assert {id(p) for p in groups["backbone_adapter"]["params"]} == ladder and groups["backbone_adapter"]["lr"] == 2e-4
     vit = {id(p) for n, p in model.backbone.named_parameters() if not n.startswith("ladders.")}
     assert not vit & {id(p) for g in opt.param_groups for p in g["params"]}
+
+
+def test_training_run_updates_only_the_ladder(tmp_path, tiny_dataset):
+    """tools/train.py end to end on the tiny synthetic data with the ladder: between two epochs every ladder tensor
+    changes and no ViT tensor does."""
+    base = write_tiny_config(tmp_path / "tiny.py", tiny_dataset)
+    cfg = tmp_path / "ladder.py"
+    cfg.write_text(
+        f'_base_ = ["{base}"]\nmodel = dict(backbone=dict(type="VisionTransformerLadder", depth=2, adapter_index=[0, 1], mode="adapter"))\n'
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "tools/train.py"), str(cfg), "--work-dir", str(tmp_path / "run"), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    e0, e1 = (torch.load(tmp_path / "run" / "checkpoint" / f"epoch_{i}.pth", weights_only=True)["state_dict"] for i in (0, 1))
+    ladder = [k for k in e0 if k.startswith("backbone.ladders.")]
+    vit = [k for k in e0 if k.startswith("backbone.") and k not in ladder]
+    assert len(ladder) == 18 and vit
+    assert all(not torch.equal(e0[k], e1[k]) for k in ladder)
+    assert all(torch.equal(e0[k], e1[k]) for k in vit)
