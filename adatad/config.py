@@ -96,6 +96,7 @@ SCHEMA: dict[str, Any] = dict(
         mean=MEAN,
         std=STD,
         backbone=dict(
+            type="VisionTransformerAdapter",  # or "VisionTransformerLadder" (side tuning: frozen ViT + ladder)
             img_size=224,
             patch_size=16,
             embed_dims=384,
@@ -315,7 +316,7 @@ def parse_value(text: str) -> Any:
 def _split_top_level(text: str) -> list[str]:
     parts, depth, cur = [], 0, ""
     for ch in text:
-        if ch in "[(" :
+        if ch in "[(":
             depth += 1
         elif ch in "])":
             depth -= 1

@@ -14,10 +14,11 @@ from adatad.engine.checkpoint import CheckpointError, load_detector_checkpoint
 from adatad.models.detector import build_detector
 
 FIXTURES = sorted(p for p in (Path(__file__).parent / "fixtures" / "opentad").iterdir() if (p / "outputs.pt").is_file())
+ADAPTER_FIXTURE = Path(__file__).parent / "fixtures" / "opentad" / "vit_other_padded"  # VisionTransformerAdapter
 
 
 def test_fixtures_present():
-    assert len(FIXTURES) >= 2
+    assert {"vit_s_small", "vit_other_padded", "ladder_small"} <= {f.name for f in FIXTURES}
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
@@ -31,22 +32,30 @@ def test_parity_harness(fixture, tmp_path, capsys):
     assert set(ref) <= set(saved)
 
 
-def test_harness_detects_a_wrong_weight(tmp_path):
-    """The comparison can fail: perturb one adapter weight and the harness must report it."""
-    fixture = FIXTURES[0]
+@pytest.mark.parametrize(
+    "fixture_name, suffix",
+    [
+        ("vit_other_padded", "adapter.down_proj.weight"),
+        ("ladder_small", "ladders.adapters.0.dwconv.weight"),  # the side ladder
+        ("ladder_small", "blocks.0.mlp.layers.1.weight"),  # the frozen ViT block that feeds the ladder
+    ],
+)
+def test_harness_detects_a_wrong_weight(tmp_path, fixture_name, suffix):
+    """The comparison can fail: perturb one weight and the harness must report it."""
+    fixture = ADAPTER_FIXTURE.parent / fixture_name
     bad = tmp_path / "bad"
     bad.mkdir()
     for name in ("model_cfg.json", "post_cfg.json", "inputs.pt", "outputs.pt"):
         (bad / name).write_bytes((fixture / name).read_bytes())
     state = torch.load(fixture / "state_dict.pt", weights_only=True)
-    key = next(k for k in state if k.endswith("adapter.down_proj.weight"))
+    key = next(k for k in state if k.endswith(suffix))
     state[key] = state[key] * 1.01
     torch.save(state, bad / "state_dict.pt")
     assert opentad_parity.main([str(bad), "--out", str(tmp_path / "o.pt")]) == 1
 
 
 def _fixture_model_and_state():
-    fixture = FIXTURES[0]
+    fixture = ADAPTER_FIXTURE
     model_cfg = json.loads((fixture / "model_cfg.json").read_text())
     cfg = opentad_config_to_adatad(model_cfg)
     model = build_detector(cfg, load_pretrained=False)
@@ -86,7 +95,7 @@ def test_opentad_checkpoint_missing_tensor_is_named(tmp_path):
 
 def test_checkpoint_of_other_architecture_is_refused(tmp_path):
     model, state = _fixture_model_and_state()
-    cfg = opentad_config_to_adatad(json.loads((FIXTURES[0] / "model_cfg.json").read_text()))
+    cfg = opentad_config_to_adatad(json.loads((ADAPTER_FIXTURE / "model_cfg.json").read_text()))
     cfg["model"]["head"]["num_classes"] = 7
     other = build_detector(cfg, load_pretrained=False)
     torch.save({"state_dict": state}, tmp_path / "c.pth")
@@ -95,7 +104,7 @@ def test_checkpoint_of_other_architecture_is_refused(tmp_path):
 
 
 def test_config_conversion_rejects_unknown_types():
-    model_cfg = json.loads((FIXTURES[0] / "model_cfg.json").read_text())
+    model_cfg = json.loads((ADAPTER_FIXTURE / "model_cfg.json").read_text())
     converted = convert_opentad_model_config(model_cfg)
     assert converted["model"]["backbone"]["mode"] == "adapter"
     assert converted["dataset"]["window_size"] == model_cfg["backbone"]["backbone"]["total_frames"]

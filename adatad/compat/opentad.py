@@ -10,8 +10,9 @@ Key mapping (DDP's ``module.`` prefix is stripped first; everything else keeps i
 | ``rpn_head.<name>``                   | ``rpn_head.<name>``        |
 
 Our ViT keeps OpenTAD's (mmaction2's) sub-module names, so the backbone part is the identity after the
-prefix. ``rpn_head.loss_normalizer`` is an int64 scalar in OpenTAD's EMA copies; it is cast to our float
-buffer on load. adatad's own checkpoints pass through unchanged.
+prefix; that holds for the side-tuning ``VisionTransformerLadder`` too (its table:
+:data:`adatad.models.ladder.LADDER_OPENTAD_KEYS`). ``rpn_head.loss_normalizer`` is an int64 scalar in
+OpenTAD's EMA copies; it is cast to our float buffer on load. adatad's own checkpoints pass through unchanged.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def convert_opentad_state_dict(state: Mapping) -> dict:
 SUPPORTED_TYPES = {
     "detector": ("ActionFormer",),
     "backbone wrapper": ("mmaction.Recognizer3D",),
-    "backbone": ("VisionTransformerAdapter", "VisionTransformerCP", "VisionTransformer"),
+    "backbone": ("VisionTransformerAdapter", "VisionTransformerLadder", "VisionTransformerCP", "VisionTransformer"),
     "projection": ("Conv1DTransformerProj",),
     "neck": ("FPNIdentity",),
     "head": ("ActionFormerHead",),
@@ -91,9 +92,23 @@ def convert_opentad_model_config(model: dict) -> dict:
                 window = int(step["size"])
             if step["type"] == "Rearrange" and "t1" in step:
                 chunks = int(step["t1"])
+    kind = "VisionTransformerAdapter"
     if vit["type"] == "VisionTransformerAdapter":
         mode = "adapter"
         adapter_index = list(vit.get("adapter_index", []))
+    elif vit["type"] == "VisionTransformerLadder":
+        kind, mode = "VisionTransformerLadder", "adapter"  # frozen ViT, only the side ladder trains
+        adapter_index = list(vit.get("adapter_index", range(6, 12)))  # OpenTAD's default for the ladder
+        for key in ("drop_rate", "attn_drop_rate"):
+            if float(vit.get(key, 0.0) or 0.0) != 0.0:
+                raise UnsupportedOpenTADConfig(
+                    f"OpenTAD config model.backbone.backbone.{key}={vit[key]}: adatad's ViT has no dropout "
+                    "(OpenTAD's VideoMAE configs use 0)"
+                )
+        if vit.get("qk_scale") is not None:
+            raise UnsupportedOpenTADConfig(
+                "OpenTAD config model.backbone.backbone.qk_scale: only the default head_dim ** -0.5 is supported"
+            )
     else:
         mode = "frozen" if custom.get("freeze_backbone", False) else "full"
         adapter_index = []
@@ -108,7 +123,7 @@ def convert_opentad_model_config(model: dict) -> dict:
                                        "(adatad maps one frame per snippet, scale_factor 1)")
     norm_eps = (vit.get("norm_cfg") or {}).get("eps", 1e-6)
     backbone = dict(
-        img_size=int(vit.get("img_size", 224)), patch_size=int(vit.get("patch_size", 16)),
+        type=kind, img_size=int(vit.get("img_size", 224)), patch_size=int(vit.get("patch_size", 16)),
         embed_dims=int(vit["embed_dims"]), depth=int(vit["depth"]), num_heads=int(vit["num_heads"]),
         mlp_ratio=float(vit.get("mlp_ratio", 4)), qkv_bias=bool(vit.get("qkv_bias", True)), num_frames=num_frames,
         tubelet_size=int(vit.get("tubelet_size", 2)), drop_path_rate=float(vit.get("drop_path_rate", 0.0)),

@@ -27,6 +27,10 @@ TOL_SECONDS = (0.01, 1e-4)  # one unit in the last rounded decimal: segments, sc
 
 ADATAD_BACKBONE = "backbone."
 OPENTAD_BACKBONE = "backbone.model.backbone."
+#: gradients of ``losses_train["cost"]`` w.r.t. the backbone's trainable parameters, by OpenTAD name:
+#: ``adapter_grads`` (VisionTransformerAdapter: every ``.adapter.`` parameter) or ``ladder_grads``
+#: (VisionTransformerLadder: every ``ladders.*`` parameter); a fixture has one of them
+GRAD_KEYS = ("adapter_grads", "ladder_grads")
 
 
 def build_from_fixture(fixture: Path):
@@ -78,8 +82,14 @@ def compute(fixture: Path) -> dict:
         out["head_cls_logits"] = list(cls_logits)
         out["head_reg"] = list(reg)
         out["losses_eval"] = model.rpn_head.losses(cls_logits, reg, fpn_masks, gt_segments, gt_labels)
-        cands = window_candidates(cls_logits, reg, fpn_masks, model.rpn_head.strides,
-                                  pre_nms_thresh=post_cfg["pre_nms_thresh"], pre_nms_topk=post_cfg["pre_nms_topk"])
+        cands = window_candidates(
+            cls_logits,
+            reg,
+            fpn_masks,
+            model.rpn_head.strides,
+            pre_nms_thresh=post_cfg["pre_nms_thresh"],
+            pre_nms_topk=post_cfg["pre_nms_topk"],
+        )
     out["pre_nms_candidates"] = cands
     nms_cfg = post_cfg["nms"]
     grid = []
@@ -103,10 +113,20 @@ def compute(fixture: Path) -> dict:
     out["losses_train"] = {k: v.detach() for k, v in losses.items()}
     out["loss_normalizer_after"] = model.rpn_head.loss_normalizer.detach().clone()
     losses["cost"].backward()
-    out["adapter_grads"] = {
-        OPENTAD_BACKBONE + name[len(ADATAD_BACKBONE):]: p.grad.detach().clone()
-        for name, p in model.named_parameters() if ".adapter." in name and p.grad is not None
-    }
+    from adatad.models.ladder import LadderBackbone
+
+    if isinstance(model.backbone, LadderBackbone):  # the side ladder's parameters: the only trainable backbone part
+        out["ladder_grads"] = {
+            OPENTAD_BACKBONE + name: p.grad.detach().clone()
+            for name, p in model.backbone.named_parameters()
+            if model.backbone.is_adapter_param(name) and p.grad is not None
+        }
+    else:
+        out["adapter_grads"] = {
+            OPENTAD_BACKBONE + name[len(ADATAD_BACKBONE) :]: p.grad.detach().clone()
+            for name, p in model.named_parameters()
+            if ".adapter." in name and p.grad is not None
+        }
     out["losses_eval"] = {k: v.detach() for k, v in out["losses_eval"].items()}
     return out
 
@@ -124,8 +144,9 @@ def _abs_rel(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
 
 def _sorted_dets(d: dict) -> torch.Tensor:
     """Detections as rows (label, start, end, score), sorted lexicographically: a multiset comparison."""
-    rows = torch.cat([d["labels"].double().reshape(-1, 1), d["segments"].double().reshape(-1, 2),
-                      d["scores"].double().reshape(-1, 1)], dim=1)
+    rows = torch.cat(
+        [d["labels"].double().reshape(-1, 1), d["segments"].double().reshape(-1, 2), d["scores"].double().reshape(-1, 1)], dim=1
+    )
     if rows.shape[0] == 0:
         return rows
     order = sorted(range(rows.shape[0]), key=lambda i: tuple(rows[i].tolist()))
@@ -156,10 +177,10 @@ def compare(mine: dict, ref: dict) -> list[tuple[str, float, float, float, bool,
     for key in ("fpn_feats", "head_cls_logits", "head_reg"):
         errs = [_abs_rel(m, f) for m, f in zip(mine[key], ref[key])]
         n_ok = len(mine[key]) == len(ref[key])
-        add(key, max(e[0] for e in errs) if n_ok else float("inf"), max(e[1] for e in errs), TOL_FEATURES,
-            note=f"{len(ref[key])} levels")
+        add(key, max(e[0] for e in errs) if n_ok else float("inf"), max(e[1] for e in errs), TOL_FEATURES, note=f"{len(ref[key])} levels")
     same = len(mine["fpn_masks"]) == len(ref["fpn_masks"]) and all(
-        torch.equal(m.bool(), f.bool()) for m, f in zip(mine["fpn_masks"], ref["fpn_masks"]))
+        torch.equal(m.bool(), f.bool()) for m, f in zip(mine["fpn_masks"], ref["fpn_masks"])
+    )
     rows.append(("fpn_masks", 0.0 if same else float("inf"), 0.0 if same else float("inf"), 0.0, same, "exact"))
     for key in ("losses_eval", "losses_train"):
         for term in ("cls_loss", "reg_loss", "cost"):
@@ -167,14 +188,24 @@ def compare(mine: dict, ref: dict) -> list[tuple[str, float, float, float, bool,
             add(f"{key}.{term}", a, r, TOL_LOSS, use_rel=True)
     a, r = _abs_rel(mine["loss_normalizer_after"].reshape(1).float(), ref["loss_normalizer_after"].reshape(1).float())
     add("loss_normalizer_after", a, r, TOL_LOSS, use_rel=True)
-    names = set(ref["adapter_grads"])
-    if names != set(mine["adapter_grads"]):
-        rows.append(("adapter_grads", float("inf"), float("inf"), TOL_GRAD, False,
-                     f"names differ: missing {sorted(names - set(mine['adapter_grads']))[:3]}"))
-    else:
-        errs = [_abs_rel(mine["adapter_grads"][n], ref["adapter_grads"][n]) for n in names]
-        add("adapter_grads", max(e[0] for e in errs), max(e[1] for e in errs), TOL_GRAD, use_rel=True,
-            note=f"{len(names)} tensors")
+    for key in GRAD_KEYS:
+        if key not in ref:
+            continue
+        names, got = set(ref[key]), set(mine.get(key, {}))
+        if names != got:
+            rows.append(
+                (
+                    key,
+                    float("inf"),
+                    float("inf"),
+                    TOL_GRAD,
+                    False,
+                    f"names differ: missing {sorted(names - got)[:3]}, extra {sorted(got - names)[:3]}",
+                )
+            )
+        else:
+            errs = [_abs_rel(mine[key][n], ref[key][n]) for n in names]
+            add(key, max(e[0] for e in errs), max(e[1] for e in errs), TOL_GRAD, use_rel=True, note=f"{len(names)} tensors")
     for key in ("pre_nms_candidates", "det_nms_grid"):
         seg_err, score_err, notes = 0.0, 0.0, []
         for m, f in zip(mine[key], ref[key]):
@@ -194,8 +225,7 @@ def compare(mine: dict, ref: dict) -> list[tuple[str, float, float, float, bool,
             seg_err, score_err = max(seg_err, s), max(score_err, sc)
             notes.append(f"{video}: {note}")
     ok = seg_err <= TOL_SECONDS[0] + 1e-9 and score_err <= TOL_SECONDS[1] + 1e-9
-    rows.append(("det_final_tensors", seg_err, score_err, TOL_SECONDS[0], ok,
-                 f"segments/scores errors; {'; '.join(notes)}"))
+    rows.append(("det_final_tensors", seg_err, score_err, TOL_SECONDS[0], ok, f"segments/scores errors; {'; '.join(notes)}"))
     return rows
 
 

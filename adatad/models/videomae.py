@@ -46,8 +46,14 @@ __all__ = [
     "VideoMAEBackbone",
     "TIAdapter",
     "ViTBlock",
+    "PatchEmbed3d",
     "sinusoid_position_table",
     "resize_position_table",
+    "init_vit_weights",
+    "check_frames",
+    "chunk_frames",
+    "embed_chunks",
+    "pool_tokens",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +101,68 @@ def resize_position_table(table: Tensor, grid: tuple[int, int], size: tuple[int,
     t = table.reshape(-1, grid[0], grid[1], c).permute(0, 3, 1, 2)  # [t, C, gh, gw]
     t = F.interpolate(t, size=tuple(size), mode="bicubic", align_corners=False)
     return t.permute(0, 2, 3, 1).reshape(1, -1, c)
+
+
+def init_vit_weights(module: nn.Module) -> None:
+    """VideoMAE's init for a ViT: truncated normal (std 0.02) Linear weights, zero biases, unit LayerNorms.
+
+    Sub-modules whose name contains ``adapter`` (``blocks.N.adapter``, the ladder's ``ladders.adapters``) are
+    skipped: adapters initialise themselves.
+    """
+    for name, m in module.named_modules():
+        if ".adapter" in f".{name}":
+            continue
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def check_frames(x: Tensor, in_channels: int, num_frames: int, patch_size: int, owner: str) -> None:
+    """Refuse what a chunked ViT cannot take: not ``[B, C, T, H, W]`` float frames, ``T`` not a multiple of
+    ``num_frames``, frames smaller than a patch. ``owner`` names the module in the message."""
+    if x.dim() != 5 or x.shape[1] != in_channels:
+        raise ValueError(f"{owner} expects [B, {in_channels}, T, H, W] frames, got shape {tuple(x.shape)}")
+    t, h, w = x.shape[2:]
+    if t % num_frames:
+        raise ValueError(f"input has {t} frames, not a multiple of the chunk length num_frames={num_frames}")
+    if h < patch_size or w < patch_size:
+        raise ValueError(f"input frames {h}x{w} are smaller than one {patch_size}px patch")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{owner} expects normalised float frames, got {x.dtype}")
+
+
+def chunk_frames(x: Tensor, num_frames: int) -> Tensor:
+    """``[B, C, T, H, W]`` -> ``[B * chunks, C, num_frames, H, W]``, rows batch-major (``b * chunks + chunk``)."""
+    b, c, t, h, w = x.shape
+    chunks = t // num_frames
+    x = x.reshape(b, c, chunks, num_frames, h, w).transpose(1, 2)
+    return x.reshape(b * chunks, c, num_frames, h, w)
+
+
+def embed_chunks(x: Tensor, patch_embed: nn.Module, pos_embed: Tensor, grid_size: tuple[int, int], patch_size: int) -> Tensor:
+    """Chunks ``[N, C, t_frames, H, W]`` -> tokens ``[N, t * h * w, D]`` plus the position table, whose spatial
+    grid ``grid_size`` is resized to the input's ``(H // patch_size, W // patch_size)``."""
+    h, w = x.shape[-2] // patch_size, x.shape[-1] // patch_size
+    tokens = patch_embed(x)
+    pos = resize_position_table(pos_embed, grid_size, (h, w))
+    return tokens + pos  # float32 table: under autocast the residual stream stays float32, as in OpenTAD
+
+
+def pool_tokens(tokens: Tensor, batch: int, t: int, out_len: int | None) -> Tensor:
+    """Tokens ``[B * chunks, t * h * w, C]`` (ordered t, y, x) -> ``[B, C, chunks * t]`` by a mean over space,
+    chunks concatenated in time, then linear interpolation (``align_corners=False``) to ``out_len`` (``None``:
+    none). Returned as float32 whatever the compute dtype (OpenTAD casts the backbone features the same way)."""
+    n, length, c = tokens.shape
+    chunks = n // batch
+    feats = tokens.reshape(n, t, length // t, c).mean(2)  # [B*chunks, t, C]
+    feats = feats.reshape(batch, chunks * t, c).transpose(1, 2)  # [B, C, chunks*t]
+    if out_len is not None and feats.shape[-1] != out_len:
+        feats = F.interpolate(feats, size=out_len, mode="linear", align_corners=False)
+    return feats.float()
 
 
 class DropPath(nn.Module):
@@ -206,8 +274,13 @@ class TIAdapter(nn.Module):
         grid: ``(T_total, h, w)`` where ``T_total = chunks * t`` is the window's tubelet count.
 
         Returns:
-            ``[batch * chunks, t * h * w, C]``.
+            ``[batch * chunks, t * h * w, C]``: ``branch(x) + x``.
         """
+        return self.branch(x, batch, grid) + x
+
+    def branch(self, x: Tensor, batch: int, grid: tuple[int, int, int]) -> Tensor:
+        """The adapter without its residual, ``gamma * up_proj(h)`` (same arguments as :meth:`forward`); the side
+        ladder (:mod:`adatad.models.ladder`) adds it to another feature map."""
         t_total, h, w = grid
         n, length, _ = x.shape
         y = self.act(self.down_proj(x))
@@ -216,7 +289,7 @@ class TIAdapter(nn.Module):
         z = y.reshape(batch, t_total, h, w, c).permute(0, 2, 3, 4, 1).reshape(batch * h * w, c, t_total)
         z = self.conv(self.dwconv(z))
         z = z.reshape(batch, h, w, c, t_total).permute(0, 4, 1, 2, 3).reshape(n, length, c)
-        return self.up_proj(y + z) * self.gamma + x
+        return self.up_proj(y + z) * self.gamma
 
 
 class ViTBlock(nn.Module):
@@ -338,7 +411,7 @@ class VideoMAEBackbone(nn.Module):
         n_pos = (num_frames // tubelet_size) * self.grid_size[0] * self.grid_size[1]
         self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims), persistent=True)
 
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth > 0 else []
         self.blocks = nn.ModuleList(
             ViTBlock(
                 embed_dims,
@@ -378,16 +451,7 @@ class VideoMAEBackbone(nn.Module):
 
     # ----------------------------------------------------------------------------------------- setup
     def _init_vit_weights(self) -> None:
-        for name, m in self.named_modules():
-            if ".adapter" in f".{name}":
-                continue  # adapters initialise themselves
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_vit_weights(self)  # adapters initialise themselves
 
     @staticmethod
     def is_adapter_param(name: str) -> bool:
@@ -434,30 +498,18 @@ class VideoMAEBackbone(nn.Module):
 
     # --------------------------------------------------------------------------------------- forward
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 5 or x.shape[1] != self.patch_embed.projection.in_channels:
-            raise ValueError(f"VideoMAEBackbone expects [B, 3, T, H, W] frames, got shape {tuple(x.shape)}")
-        t, h, w = x.shape[2:]
-        if t % self.num_frames:
-            raise ValueError(f"input has {t} frames, not a multiple of the chunk length num_frames={self.num_frames}")
-        if h < self.patch_size or w < self.patch_size:
-            raise ValueError(f"input frames {h}x{w} are smaller than one {self.patch_size}px patch")
-        if not torch.is_floating_point(x):
-            raise TypeError(f"VideoMAEBackbone expects normalised float frames, got {x.dtype}")
+        check_frames(x, self.patch_embed.projection.in_channels, self.num_frames, self.patch_size, "VideoMAEBackbone")
 
     def _run_blocks(self, x: Tensor) -> tuple[Tensor, tuple[int, int, int, int]]:
         """``x [B, 3, T, H, W]`` -> tokens ``[B*chunks, t*h*w, C]`` and ``(B, chunks, t, h*w)``."""
         self._check_input(x)
         self._set_frozen_eval()
-        b, c_in, t_in, h_in, w_in = x.shape
+        b, _, t_in, h_in, w_in = x.shape
         chunks = t_in // self.num_frames
-        x = x.reshape(b, c_in, chunks, self.num_frames, h_in, w_in).transpose(1, 2)
-        x = x.reshape(b * chunks, c_in, self.num_frames, h_in, w_in)
         h, w = h_in // self.patch_size, w_in // self.patch_size
         t = self.num_frames // self.tubelet_size
 
-        x = self.patch_embed(x)  # [B*chunks, t*h*w, C]
-        pos = resize_position_table(self.pos_embed, self.grid_size, (h, w))
-        x = x + pos  # float32 table: under autocast the residual stream stays float32, as in OpenTAD
+        x = embed_chunks(chunk_frames(x, self.num_frames), self.patch_embed, self.pos_embed, self.grid_size, self.patch_size)
         grid = (chunks * t, h, w)
         grad_on = torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
@@ -486,10 +538,5 @@ class VideoMAEBackbone(nn.Module):
         return self._forward(x)
 
     def _forward(self, x: Tensor) -> Tensor:
-        tokens, (b, chunks, t, hw) = self._run_blocks(x)
-        c = tokens.shape[-1]
-        feats = tokens.reshape(b * chunks, t, hw, c).mean(2)  # [B*chunks, t, C]
-        feats = feats.reshape(b, chunks * t, c).transpose(1, 2)  # [B, C, chunks*t]
-        if self.out_len is not None and feats.shape[-1] != self.out_len:
-            feats = F.interpolate(feats, size=self.out_len, mode="linear", align_corners=False)
-        return feats.float()  # OpenTAD hands the detector float32 features (matters under autocast)
+        tokens, (b, _, t, _) = self._run_blocks(x)
+        return pool_tokens(tokens, b, t, self.out_len)  # float32, as OpenTAD hands the detector

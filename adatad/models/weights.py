@@ -19,7 +19,8 @@ Rules: pickled files are always read with ``torch.load(weights_only=True)`` (a f
 code to unpickle is refused), safetensors with ``safetensors``. Every expected backbone tensor must come from
 the checkpoint, except:
 
-* adapter tensors (``blocks.N.adapter.*``) when the checkpoint has no adapters (pretrained ViT);
+* adapter tensors (``blocks.N.adapter.*``, or the side ladder's ``ladders.*`` of
+  :class:`~adatad.models.ladder.LadderBackbone`) when the checkpoint has none (pretrained ViT);
 * ``pos_embed``: a fixed sinusoid table, recomputed at construction; loaded when present with the same
   shape (a learned table is then used as is). A table of another shape is refused (build the backbone
   with the checkpoint's ``img_size``/``num_frames``; the forward pass resizes the spatial grid itself);
@@ -89,7 +90,7 @@ class LoadReport:
         lines = [
             f"loaded {len(self.loaded)} backbone tensors from {self.path} (format: {self.format})",
             f"  missing (error unless allowed): {len(self.missing)}{_preview(self.missing)}",
-            f"  not in checkpoint, fine (adapters / fixed pos_embed / unused fc_norm): "
+            f"  not in checkpoint, fine (adapters or ladder / fixed pos_embed / unused fc_norm): "
             f"{len(self.expected_missing)}{_preview(self.expected_missing)}",
             f"  unused checkpoint tensors: {len(self.unused)}{_preview(self.unused)}",
         ]
@@ -417,10 +418,15 @@ def _check_hf_config(config: dict, backbone: nn.Module, path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- loading
+def _is_adapter_like(name: str) -> bool:
+    """Adapter tensors (``blocks.N.adapter.*``) and the side ladder's (``ladders.*``): absent from a pretrain file."""
+    return ".adapter." in f".{name}" or name.startswith("ladders.")
+
+
 def _is_fine_missing(name: str, ckpt_has_adapters: bool) -> bool:
     if name == "pos_embed" or name.startswith("fc_norm."):
         return True
-    return ".adapter." in f".{name}" and not ckpt_has_adapters
+    return _is_adapter_like(name) and not ckpt_has_adapters
 
 
 def load_pretrained_backbone(
@@ -450,7 +456,7 @@ def load_pretrained_backbone(
 
     tensors, source, unused = convert_to_backbone_names(fmt, state)
     model_state = backbone.state_dict()
-    ckpt_has_adapters = any(".adapter." in f".{k}" for k in tensors)
+    ckpt_has_adapters = any(_is_adapter_like(k) for k in tensors)
 
     report = LoadReport(path=str(path), format=fmt)
     report.unused.extend(unused)
