@@ -6,7 +6,7 @@ STAMP := $(VENV)/.adatad-installed
 # torch/torchvision pinned to the releases this machine kind has on local disk (a CUDA build that also runs on CPU)
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test test-all lint format clean
+.PHONY: setup demo test lint format clean
 
 setup: $(STAMP)
 
@@ -21,9 +21,6 @@ demo: setup
 	$(VENV)/bin/adatad demo
 
 test: setup
-	$(PY) -m pytest -q -m "not slow" tests
-
-test-all: setup
 	$(PY) -m pytest -q tests
 
 lint: setup

@@ -10,8 +10,8 @@ Key mapping (DDP's ``module.`` prefix is stripped first; everything else keeps i
 | ``rpn_head.<name>``                   | ``rpn_head.<name>``        |
 
 Our ViT keeps OpenTAD's (mmaction2's) sub-module names, so the backbone part is the identity after the
-prefix; that holds for the side-tuning ``VisionTransformerLadder`` too (its table:
-:data:`adatad.models.ladder.LADDER_OPENTAD_KEYS`). ``rpn_head.loss_normalizer`` is an int64 scalar in
+prefix; that holds for the side-tuning ``VisionTransformerLadder`` too. The mapping itself lives with the
+other checkpoint formats: :data:`adatad.models.weights.OPENTAD_DETECTOR_MAPPING`. ``rpn_head.loss_normalizer`` is an int64 scalar in
 OpenTAD's EMA copies; it is cast to our float buffer on load. adatad's own checkpoints pass through unchanged.
 """
 
@@ -20,17 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adatad.errors import UserError
-from adatad.models.weights import KeyMapping
-
-OPENTAD_DETECTOR_MAPPING = KeyMapping(
-    rules=(
-        ("backbone.model.backbone.", "backbone."),
-        ("backbone.", "backbone."),  # adatad's own names
-        ("projection.", "projection."),
-        ("neck.", "neck."),
-        ("rpn_head.", "rpn_head."),
-    ),
-)
+from adatad.models.weights import OPENTAD_DETECTOR_MAPPING
 
 
 def convert_opentad_state_dict(state: Mapping) -> dict:

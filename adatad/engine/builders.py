@@ -7,6 +7,10 @@ import logging
 import torch
 from torch.utils.data import DataLoader
 
+from adatad.data.annotations import load_annotations
+from adatad.data.datasets import MissingVideosError, SlidingWindowDataset, TrainDataset, collate
+from adatad.data.prepare import check_videos
+from adatad.data.transforms import EvalTransform, GPUBatchAugment, TrainTransform, to_tchw
 from adatad.engine.batching import per_process_batch
 from adatad.engine.dist import DistInfo
 from adatad.engine.sampler import ResumableSampler
@@ -27,8 +31,6 @@ class RawClip:
     (a batch needs videos of one resolution)."""
 
     def __call__(self, frames, generator=None):
-        from adatad.data.transforms import to_tchw
-
         return to_tchw(frames).permute(1, 0, 2, 3).contiguous()
 
 
@@ -39,8 +41,6 @@ def _train_transform_args(t: dict) -> dict:
 
 
 def build_transform(cfg: dict, split: str):
-    from adatad.data.transforms import TrainTransform
-
     tcfg = cfg["dataset"]["transform"]
     if split == "train":
         if tcfg.get("on_gpu"):
@@ -50,23 +50,17 @@ def build_transform(cfg: dict, split: str):
 
 
 def build_test_transform(cfg: dict):
-    from adatad.data.transforms import EvalTransform
-
     t = cfg["dataset"]["transform"]["test"]
     return EvalTransform(short_side=t["resize_short"], size=t["crop_size"])
 
 
 def build_gpu_augment(cfg: dict, device: torch.device):
-    from adatad.data.transforms import GPUBatchAugment
-
     args = _train_transform_args(cfg["dataset"]["transform"]["train"])
     return GPUBatchAugment(**args, seed=int(cfg["solver"]["seed"])).to(device)
 
 
 def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
-    from adatad.data.datasets import SlidingWindowDataset, TrainDataset
-
     d = cfg["dataset"]
     common = dict(_paths(cfg), window_size=d["window_size"], feature_stride=d["feature_stride"],
                   sample_stride=d["sample_stride"], block_list=d.get("block_list"), video_ext=d["video_ext"],
@@ -83,8 +77,6 @@ def check_dataset(cfg: dict, split: str) -> None:
     """Fast pre-flight check (existence + header probe) before a long run; refuses on problems."""
     if split == "train" and not cfg["dataset"]["train"]["check_videos"]:
         return
-    from adatad.data.annotations import load_annotations
-    from adatad.data.prepare import check_videos
 
     d = cfg["dataset"]
     videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d["block_list"],
@@ -99,8 +91,6 @@ def check_dataset(cfg: dict, split: str) -> None:
         logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s",
                        len(problems), split, listing)
         return
-    from adatad.data.datasets import MissingVideosError
-
     raise MissingVideosError(f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
                        f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
                        f"only, pass --cfg-options dataset.{split}.skip_missing=True")
@@ -109,8 +99,6 @@ def check_dataset(cfg: dict, split: str) -> None:
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
     """The DataLoader of one split with OpenTAD's partitioning: each process gets ``batch_size // world_size``
     items per batch; training drops the ``N % world_size`` leftover items and keeps a last partial batch."""
-    from adatad.data.datasets import collate
-
     scfg = cfg["solver"]["train" if split == "train" else split]
     batch = per_process_batch(cfg, split, info.world_size)
     workers = int(scfg["num_workers"])

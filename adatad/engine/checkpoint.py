@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adatad.compat.opentad import convert_opentad_state_dict
 from adatad.errors import UserError
 
 
@@ -112,8 +113,6 @@ def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
 
 def load_detector_state(model, state: dict, what: str) -> None:
     """Strict load of an adatad or OpenTAD detector state dict, naming every missing/unexpected/mismatched tensor."""
-    from adatad.compat.opentad import convert_opentad_state_dict
-
     state = convert_opentad_state_dict(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]

@@ -6,9 +6,11 @@ import json
 import logging
 from pathlib import Path
 
+from adatad.annotation_io import load_class_map
 from adatad.engine.builders import build_loader
 from adatad.engine.dist import DistInfo
 from adatad.engine.infer import predict_loader
+from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
 
 logger = logging.getLogger("adatad")
 
@@ -20,8 +22,6 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
 
     def evaluate(model, epoch):
         if "loader" not in state:
-            from adatad.data.annotations import load_class_map
-
             state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
             state["classes"] = load_class_map(cfg["dataset"]["class_map"])
         results = predict_loader(model, state["loader"], cfg, info, state["classes"])
@@ -33,8 +33,6 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         logger.info("predictions: %s (%d videos)", pred_path, len(results))
         if not_eval:
             return {"average_mAP": None, "predictions": str(pred_path)}
-        from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
-
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
         gt = load_ground_truth(ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],

@@ -8,10 +8,14 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from adatad.data.video import VideoReader
+from adatad.data.windows import padded_window, sliding_windows
 from adatad.engine.amp import amp_context
 from adatad.engine.dist import DistInfo, all_gather_objects
+from adatad.models.postprocess import detection_records, video_detections
 
 logger = logging.getLogger("adatad")
 
@@ -49,8 +53,6 @@ def window_predictions(model, loader, cfg: dict, device: torch.device, progress:
 
 def merge_windows(per_video: dict, cfg: dict, class_names: list[str]) -> dict[str, list[dict]]:
     """Per video: windows -> seconds -> multiclass soft-NMS -> result-format detections."""
-    from adatad.models.postprocess import detection_records, video_detections
-
     nms = cfg["post_processing"]["nms"]
     results: dict[str, list[dict]] = {}
     for video, windows in per_video.items():
@@ -99,12 +101,6 @@ def infer_video(model, path: Path, cfg: dict, device: torch.device, batch_size: 
                 progress: bool = True) -> dict:
     """Sliding-window detection on one video, streamed window by window (bounded memory).
     -> dict(segments [N,2] seconds, scores [N], labels [N], video facts)."""
-    import numpy as np
-
-    from adatad.data.video import VideoReader
-    from adatad.data.windows import padded_window, sliding_windows
-    from adatad.models.postprocess import video_detections
-
     d = cfg["dataset"]
     stride = int(d["feature_stride"]) * int(d["sample_stride"])
     window = int(d["window_size"])

@@ -6,11 +6,24 @@ lines (``adatad train|test``, ``tools/train.py``, ``tools/test.py``) are :mod:`a
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from adatad.annotation_io import load_class_map
 from adatad.config import ConfigError, dump_config
+from adatad.data.annotations import AnnotationError, load_annotations
+from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
+from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
+from adatad.engine.checkpoint import load_detector_checkpoint
+from adatad.engine.dist import cleanup, init_distributed
+from adatad.engine.evaluate import make_evaluate_fn
 from adatad.engine.logs import setup_logging, tensorboard_writer
+from adatad.engine.train import Trainer
+from adatad.models.detector import build_detector
 
 logger = logging.getLogger("adatad")
 
@@ -45,8 +58,6 @@ class BatchPlan:
 
 def batch_plan(cfg: dict, world_size: int) -> BatchPlan:
     """The plan for ``world_size`` processes; a global batch the world size does not divide is a ConfigError."""
-    from adatad.engine.batching import per_process_batch
-
     train = cfg["solver"]["train"]
     per = per_process_batch(cfg, "train", world_size)
     for split in ("val", "test"):
@@ -80,8 +91,6 @@ def effective_batch_check(cfg: dict, world_size: int, keep: bool) -> str | None:
 def count_training_items(cfg: dict) -> int | None:
     """Training items per epoch (videos of the train subset with ground truth), or None when the annotation
     file cannot be read (a dry run must not need the data)."""
-    from adatad.data.annotations import AnnotationError, load_annotations
-
     d = cfg["dataset"]
     if not d["annotation_path"] or not Path(d["annotation_path"]).is_file() or not d["class_map"] or not Path(d["class_map"]).is_file():
         return None
@@ -94,8 +103,6 @@ def count_training_items(cfg: dict) -> int | None:
 
 def plan_text(cfg: dict, world_size: int, work_dir: Path) -> str:
     """The dry run's plan line: per-process batch, effective batch, optimizer steps per epoch, epochs, run folder."""
-    from adatad.engine.batching import optimizer_steps_per_epoch
-
     plan = batch_plan(cfg, world_size)
     items = count_training_items(cfg)
     if items is None:
@@ -111,15 +118,6 @@ def plan_text(cfg: dict, world_size: int, work_dir: Path) -> str:
 def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: str | None = None, not_eval: bool = False,
                  deterministic: bool = True, note: str | None = None) -> dict:
     """Train (and validate) with a resolved config in ``work_dir``; returns the trainer's result dict."""
-    import torch
-
-    from adatad.data.annotations import load_class_map
-    from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
-    from adatad.engine.dist import cleanup, init_distributed
-    from adatad.engine.evaluate import make_evaluate_fn
-    from adatad.engine.train import Trainer
-    from adatad.models.detector import build_detector
-
     info = init_distributed(device)
     setup_logging(work_dir, info.rank, "train")
     if note:
@@ -162,11 +160,6 @@ def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: s
 def _seed_process(seed: int, deterministic: bool) -> None:
     """Seed the process's own RNGs (model initialisation, drop path, dropout). Data randomness does not use
     them: it comes from per-item seeds (see :mod:`adatad.engine.sampler`)."""
-    import random
-
-    import numpy as np
-    import torch
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -177,11 +170,6 @@ def _seed_process(seed: int, deterministic: bool) -> None:
 # ---------------------------------------------------------------------------------------------- testing
 def run_testing(cfg: dict, checkpoint: str | Path, work_dir: Path, device: str | None = None, not_eval: bool = False):
     """Sliding-window test of a checkpoint (adatad or OpenTAD); returns the mAP result on rank 0."""
-    from adatad.engine.checkpoint import load_detector_checkpoint
-    from adatad.engine.dist import cleanup, init_distributed
-    from adatad.engine.evaluate import make_evaluate_fn
-    from adatad.models.detector import build_detector
-
     info = init_distributed(device)
     setup_logging(work_dir, info.rank, "test")
     _seed_process(int(cfg["solver"]["seed"]), deterministic=True)

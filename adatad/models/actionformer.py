@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from adatad.models import losses as L
+from adatad.models.layers import drop_path, sinusoid_position_table
 
 __all__ = [
     "ConvModule",
@@ -36,7 +36,6 @@ __all__ = [
     "FPNIdentity",
     "Scale",
     "ActionFormerHead",
-    "get_sinusoid_encoding",
 ]
 
 
@@ -187,16 +186,6 @@ class LocalMaskedMHCA(MaskedMHCA):
         return att @ v
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
-    """Stochastic depth per sample: zero a whole sample's residual branch with probability ``drop_prob``."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep_prob = 1 - drop_prob
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-    keep = (keep_prob + torch.rand(shape, dtype=x.dtype, device=x.device)).floor_()
-    return x.div(keep_prob) * keep
-
-
 class AffineDropPath(nn.Module):
     """Per-channel learnable scale (``scale`` ``[1, C, 1]``, init 1e-4) followed by stochastic depth."""
 
@@ -258,16 +247,6 @@ class TransformerBlock(nn.Module):
         return out, out_mask
 
 
-def get_sinusoid_encoding(n_position: int, d_hid: int) -> torch.Tensor:
-    """Sinusoid position table ``[1, d_hid, n_position]`` (float32, computed in float64)."""
-    pos = np.arange(n_position, dtype=np.float64)[:, None]
-    j = np.arange(d_hid)
-    table = pos / np.power(10000, 2 * (j // 2) / d_hid)[None, :]
-    table[:, 0::2] = np.sin(table[:, 0::2])
-    table[:, 1::2] = np.cos(table[:, 1::2])
-    return torch.tensor(table, dtype=torch.float32).unsqueeze(0).transpose(1, 2)
-
-
 class Conv1DTransformerProj(nn.Module):
     """ActionFormer projection: masked conv embedding, a stem of transformer blocks, then a branch of
     stride-2 transformer blocks; one output level per stem output + branch block.
@@ -311,7 +290,7 @@ class Conv1DTransformerProj(nn.Module):
 
         self.input_pdrop = nn.Dropout1d(p=input_pdrop) if input_pdrop > 0 else None
         if use_abs_pe:
-            pe = get_sinusoid_encoding(max_seq_len, out_channels) / (out_channels**0.5)
+            pe = sinusoid_position_table(max_seq_len, out_channels).T[None] / (out_channels**0.5)  # [1, C, T]
             self.register_buffer("pos_embed", pe, persistent=False)
 
         self.embed = nn.ModuleList(

@@ -14,7 +14,10 @@ from torch import nn
 
 from adatad.models.actionformer import ActionFormerHead, Conv1DTransformerProj, FPNIdentity
 from adatad.models.ladder import LadderBackbone
+from adatad.models.layers import count_parameters
+from adatad.models.postprocess import window_candidates
 from adatad.models.videomae import VideoMAEBackbone
+from adatad.models.weights import load_pretrained_backbone
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +65,6 @@ class AdaTAD(nn.Module):
         cls_logits, reg = self.rpn_head(fpn_feats, fpn_masks)
         if return_loss:
             return self.rpn_head.losses(cls_logits, reg, fpn_masks, gt_segments, gt_labels)
-        from adatad.models.postprocess import window_candidates
-
         return window_candidates(
             [c.float() for c in cls_logits],
             [r.float() for r in reg],
@@ -74,9 +75,7 @@ class AdaTAD(nn.Module):
         )
 
     def count_parameters(self) -> dict[str, int]:
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
-        return {"trainable": trainable, "frozen": frozen}
+        return count_parameters(self)
 
 
 BACKBONE_TYPES = ("VisionTransformerAdapter", "VisionTransformerLadder")
@@ -144,8 +143,6 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
     )
     model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"])
     if load_pretrained and pretrained:
-        from adatad.models.weights import load_pretrained_backbone
-
         load_pretrained_backbone(model.backbone, pretrained, allow_missing=allow_missing)
     counts = model.count_parameters()
     logger.info(

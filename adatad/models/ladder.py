@@ -21,7 +21,7 @@ ViT never fires (OpenTAD puts each block's ``drop_path`` child in eval mode too)
 ``requires_grad=False`` (OpenTAD sets that on its first forward; we set it at construction). Activation
 checkpointing (``with_cp``) applies to the ladder's adapters, as in OpenTAD: the ViT keeps no activations.
 
-Parameter names (see :data:`LADDER_OPENTAD_KEYS`) equal OpenTAD's after its ``backbone.model.backbone.``
+Parameter names equal OpenTAD's after its ``backbone.model.backbone.``
 prefix; there is no ``fc_norm`` (OpenTAD's ladder has none). A VideoMAE/mmaction2 pretrain file loads into
 the ViT part through :func:`adatad.models.weights.load_pretrained_backbone`; the ladder's tensors are then
 reported as expected-missing, like adapters.
@@ -36,6 +36,7 @@ import torch
 import torch.utils.checkpoint as torch_checkpoint
 from torch import Tensor, nn
 
+from adatad.models.layers import count_parameters, sinusoid_position_table
 from adatad.models.videomae import (
     PatchEmbed3d,
     TIAdapter,
@@ -45,36 +46,11 @@ from adatad.models.videomae import (
     embed_chunks,
     init_vit_weights,
     pool_tokens,
-    sinusoid_position_table,
 )
 
-__all__ = ["LadderBackbone", "SideLadder", "LADDER_OPENTAD_KEYS", "opentad_ladder_key"]
+__all__ = ["LadderBackbone", "SideLadder"]
 
 logger = logging.getLogger(__name__)
-
-#: OpenTAD ``VisionTransformerLadder`` detector keys (DDP's ``module.`` stripped) -> adatad detector keys.
-#: Every name keeps its tail; OpenTAD numbers the ladder's adapters 0..len(adapter_index)-1 in block order,
-#: and so do we. The generic rule ``backbone.model.backbone.`` -> ``backbone.`` of
-#: :mod:`adatad.compat.opentad` therefore covers the ladder; this table states it (and a test checks both).
-LADDER_OPENTAD_KEYS: tuple[tuple[str, str], ...] = (
-    ("backbone.model.backbone.pos_embed", "backbone.pos_embed"),
-    ("backbone.model.backbone.patch_embed.projection.", "backbone.patch_embed.projection."),
-    ("backbone.model.backbone.blocks.", "backbone.blocks."),
-    ("backbone.model.backbone.ladders.adapters.", "backbone.ladders.adapters."),
-)
-
-
-def opentad_ladder_key(key: str) -> str | None:
-    """OpenTAD ladder backbone key -> adatad detector key, ``None`` for a key outside the ladder backbone.
-
-    ``"module.backbone.model.backbone.ladders.adapters.2.gamma"`` -> ``"backbone.ladders.adapters.2.gamma"``.
-    """
-    key = key.removeprefix("module.")
-    for source, target in LADDER_OPENTAD_KEYS:
-        if key.startswith(source):
-            return target + key[len(source) :]
-    return None
-
 
 class SideLadder(nn.Module):
     """The side network: one TIA adapter per tapped block, summed onto the deepest tapped feature map."""
@@ -166,7 +142,7 @@ class LadderBackbone(nn.Module):
         self.patch_embed = PatchEmbed3d(in_channels, embed_dims, tubelet_size, patch_size)
         self.grid_size = (img_size // patch_size, img_size // patch_size)
         n_pos = (num_frames // tubelet_size) * self.grid_size[0] * self.grid_size[1]
-        self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims), persistent=True)
+        self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims)[None], persistent=True)
         rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth > 0 else []
         self.blocks = nn.ModuleList(
             ViTBlock(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_path=rates[i], norm_eps=norm_eps) for i in range(depth)
@@ -201,10 +177,7 @@ class LadderBackbone(nn.Module):
         return name.startswith("ladders.")
 
     def count_parameters(self) -> dict[str, int]:
-        """``{"trainable": n, "frozen": m}`` parameter element counts (buffers excluded)."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
-        return {"trainable": trainable, "frozen": frozen}
+        return count_parameters(self)
 
     def _set_frozen_eval(self) -> None:
         for m in (self.patch_embed, self.blocks):

@@ -41,13 +41,14 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 from torch import Tensor, nn
 
+from adatad.models.layers import DropPath, count_parameters, sinusoid_position_table
+
 __all__ = [
     "VIT_SIZES",
     "VideoMAEBackbone",
     "TIAdapter",
     "ViTBlock",
     "PatchEmbed3d",
-    "sinusoid_position_table",
     "resize_position_table",
     "init_vit_weights",
     "check_frames",
@@ -68,20 +69,6 @@ VIT_SIZES: dict[str, dict] = {
 }
 
 MODES = ("adapter", "frozen", "full")
-
-
-def sinusoid_position_table(num_positions: int, dims: int) -> Tensor:
-    """Fixed sine/cosine table ``[1, num_positions, dims]`` (float32, computed in float64).
-
-    Entry ``(p, i)`` is ``sin(p / 10000^(2*floor(i/2)/dims))`` for even ``i`` and ``cos(...)`` for odd ``i``.
-    """
-    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]
-    idx = torch.arange(dims, dtype=torch.float64)
-    angle = pos / torch.pow(10000.0, (idx - idx % 2) / dims)[None, :]
-    table = torch.empty_like(angle)
-    table[:, 0::2] = torch.sin(angle[:, 0::2])
-    table[:, 1::2] = torch.cos(angle[:, 1::2])
-    return table.to(torch.float32)[None]
 
 
 def resize_position_table(table: Tensor, grid: tuple[int, int], size: tuple[int, int]) -> Tensor:
@@ -163,25 +150,6 @@ def pool_tokens(tokens: Tensor, batch: int, t: int, out_len: int | None) -> Tens
     if out_len is not None and feats.shape[-1] != out_len:
         feats = F.interpolate(feats, size=out_len, mode="linear", align_corners=False)
     return feats.float()
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: zero a residual branch per sample with probability ``p`` (training only)."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        # same draw as mmcv's DropPath: floor(keep + U[0, 1)) per sample
-        mask = (keep + torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)).floor()
-        return x.div(keep) * mask
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class PatchEmbed3d(nn.Module):
@@ -409,7 +377,7 @@ class VideoMAEBackbone(nn.Module):
         self.patch_embed = PatchEmbed3d(in_channels, embed_dims, tubelet_size, patch_size)
         self.grid_size = (img_size // patch_size, img_size // patch_size)
         n_pos = (num_frames // tubelet_size) * self.grid_size[0] * self.grid_size[1]
-        self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims), persistent=True)
+        self.register_buffer("pos_embed", sinusoid_position_table(n_pos, embed_dims)[None], persistent=True)
 
         rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth > 0 else []
         self.blocks = nn.ModuleList(
@@ -491,10 +459,7 @@ class VideoMAEBackbone(nn.Module):
         return self
 
     def count_parameters(self) -> dict[str, int]:
-        """``{"trainable": n, "frozen": m}`` parameter element counts (buffers excluded)."""
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
-        return {"trainable": trainable, "frozen": frozen}
+        return count_parameters(self)
 
     # --------------------------------------------------------------------------------------- forward
     def _check_input(self, x: Tensor) -> None:

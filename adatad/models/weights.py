@@ -51,7 +51,9 @@ __all__ = [
     "WeightLoadError",
     "LoadReport",
     "KeyMapping",
+    "OPENTAD_BACKBONE_PREFIX",
     "OPENTAD_BACKBONE_MAPPING",
+    "OPENTAD_DETECTOR_MAPPING",
     "opentad_backbone_key",
     "read_checkpoint_file",
     "detect_format",
@@ -157,8 +159,24 @@ class KeyMapping:
         return out, unmapped
 
 
-#: OpenTAD detector key -> ``VideoMAEBackbone`` key (identity after the prefix; DDP ``module.`` stripped).
-OPENTAD_BACKBONE_MAPPING = KeyMapping(rules=(("backbone.model.backbone.", ""),))
+#: Where OpenTAD keeps the backbone's tensors in a detector checkpoint (mmaction's ``Recognizer3D`` wrapper,
+#: ``backbone.model``, around the ViT, ``.backbone``). After it, our backbones (the adapter ViT and the side
+#: ladder alike) use OpenTAD's names unchanged; projection, neck and head keep their names too.
+OPENTAD_BACKBONE_PREFIX = "backbone.model.backbone."
+
+#: OpenTAD (or adatad) detector key -> adatad detector key (DDP's ``module.`` stripped first).
+OPENTAD_DETECTOR_MAPPING = KeyMapping(
+    rules=(
+        (OPENTAD_BACKBONE_PREFIX, "backbone."),
+        ("backbone.", "backbone."),  # adatad's own names
+        ("projection.", "projection."),
+        ("neck.", "neck."),
+        ("rpn_head.", "rpn_head."),
+    ),
+)
+
+#: OpenTAD detector key -> backbone key (for loading an OpenTAD checkpoint's backbone alone).
+OPENTAD_BACKBONE_MAPPING = KeyMapping(rules=((OPENTAD_BACKBONE_PREFIX, ""),))
 
 
 def opentad_backbone_key(name: str) -> str | None:
@@ -246,7 +264,7 @@ def detect_format(obj: object, path: str | os.PathLike = "<checkpoint>") -> tupl
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         state = _tensor_dict(obj["state_dict"], "'state_dict'", path)
         stripped = [k.removeprefix("module.") for k in state]
-        if any(k.startswith("backbone.model.backbone.") for k in stripped):
+        if any(k.startswith(OPENTAD_BACKBONE_PREFIX) for k in stripped):
             return "opentad", state
         if any(k.startswith("backbone.") for k in stripped):
             return "mmaction2", state
@@ -261,7 +279,7 @@ def detect_format(obj: object, path: str | os.PathLike = "<checkpoint>") -> tupl
         keys = [k.removeprefix("module.") for k in obj]
         if any(".attention.attention." in k for k in keys):
             return "huggingface", dict(obj)
-        if any(k.startswith("backbone.model.backbone.") for k in keys):
+        if any(k.startswith(OPENTAD_BACKBONE_PREFIX) for k in keys):
             return "opentad", dict(obj)
         if any(k.startswith("backbone.") for k in keys):
             return "mmaction2", dict(obj)
