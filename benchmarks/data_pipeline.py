@@ -5,7 +5,7 @@
 Synthetic THUMOS-like video: 320x180, 30 fps, H.264 (libx264, GOP 250), moving texture. Training window:
 decode a 3,072-frame span keeping every 4th frame (768 frames), then the train augmentation to 768x160x160.
 Test window: the same decode, resize short side 160 + centre crop. OpenTAD on the same machine kind
-(DESIGN.md): 3.95 s per training window, 2.91 s per test window.
+(measured on this machine kind, one core): 3.95 s per training window, 2.91 s per test window.
 
     taskset -c 0,1 python benchmarks/data_pipeline.py --loader [--workers 0 1 2] [--windows 4] [--device cpu]
 
@@ -460,7 +460,8 @@ def main(argv=None) -> int:
         f"| test | {m['test_decode']:.2f} | {m['test_tf']:.2f} | {test_s:.2f} | {1 / test_s:.3f} | "
         f"{OPENTAD['test_s_per_window']} | {OPENTAD['test_s_per_window'] / test_s:.2f}x |",
         "",
-        "OpenTAD numbers: DESIGN.md (decord decode + mmaction/imgaug transforms, same machine kind, one core).",
+        "OpenTAD numbers: measured with OpenTAD's own pipeline (decord decode + mmaction/imgaug transforms), "
+        "same machine kind, one core.",
     ]
     (out_dir / "data_pipeline_cpu.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -44,7 +44,7 @@ OPENTAD_REFERENCE = {
     "how": (
         "OpenTAD opentad/evaluations/mAP.py (commit 3dd7b03) with thread=1, pandas 3.1.1, numpy 2.4.6, "
         "pinned to one core (taskset), on the 420,000 predictions this script generates (seed 0); it gave "
-        "bit-identical mAP and per-class AP. DESIGN.md quotes ~7.5 min for OpenTAD's setup "
+        "bit-identical mAP and per-class AP. OpenTAD's own setup takes ~7.5 min "
         "(16 worker processes, older pandas) on one core."
     ),
 }
