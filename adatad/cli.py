@@ -17,24 +17,39 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="path to a config file, e.g. configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: solver.seed of the config, 42)")
     p.add_argument("--id", type=int, default=0, help="repeat-experiment id: the run folder is gpu<N>_id<ID>")
-    p.add_argument("--resume", nargs="?", const="latest", default=None,
-                   help="resume training: a checkpoint path, or no value for latest.pth of the run folder")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        help="resume training: a checkpoint path, or no value for latest.pth of the run folder",
+    )
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="validate by inference only (skip mAP)")
-    p.add_argument("--disable_deterministic", "--disable-deterministic", action="store_true",
-                   help="allow non-deterministic kernels for speed")
+    p.add_argument(
+        "--disable_deterministic", "--disable-deterministic", action="store_true", help="allow non-deterministic kernels for speed"
+    )
     p.add_argument("--work-dir", default=None, help="override the run folder")
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override config values, e.g. solver.train.batch_size=1 (typed: ints, floats, bools, None, lists)")
-    p.add_argument("--keep-effective-batch", action="store_true",
-                   help="raise solver.train.accumulate so that GPUs x batch x accumulate equals solver.reference_batch")
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config values, e.g. solver.train.batch_size=1 (typed: ints, floats, bools, None, lists)",
+    )
+    p.add_argument(
+        "--keep-effective-batch",
+        action="store_true",
+        help="raise solver.train.accumulate so that GPUs x batch x accumulate equals solver.reference_batch",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and the run plan, then exit")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
 
 
 def _add_test_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="path to a config file")
-    p.add_argument("--checkpoint", required=True,
-                   help="checkpoint to test: an adatad .pth or an OpenTAD epoch_K.pth/best.pth (EMA weights preferred)")
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint to test: an adatad .pth or an OpenTAD epoch_K.pth/best.pth (EMA weights preferred)"
+    )
     p.add_argument("--id", type=int, default=0, help="repeat-experiment id of the run folder")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="only save predictions, skip mAP")
@@ -52,19 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"adatad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a detector from a config (also: tools/train.py, torchrun-ready)",
-                       description="Train a detector. Works under torchrun (reads LOCAL_RANK/RANK/WORLD_SIZE).")
+    p = sub.add_parser(
+        "train",
+        help="train a detector from a config (also: tools/train.py, torchrun-ready)",
+        description="Train a detector. Works under torchrun (reads LOCAL_RANK/RANK/WORLD_SIZE).",
+    )
     _add_train_args(p)
-    p = sub.add_parser("test", help="test a checkpoint: sliding-window inference + mAP (also: tools/test.py)",
-                       description="Test a checkpoint on the config's test split and print the mAP table.")
+    p = sub.add_parser(
+        "test",
+        help="test a checkpoint: sliding-window inference + mAP (also: tools/test.py)",
+        description="Test a checkpoint on the config's test split and print the mAP table.",
+    )
     _add_test_args(p)
 
     sub.add_parser("eval", help="compute detection mAP from a predictions JSON and an annotation JSON", add_help=False)
     sub.add_parser("prepare", help="prepare datasets: thumos, check, custom", add_help=False)
     sub.add_parser("infer", help="detect actions in any video(s) and draw timelines", add_help=False)
     sub.add_parser("download", help="download pretrained weights (videomae-s)", add_help=False)
-    p = sub.add_parser("demo", help="generate synthetic videos, train the tiny demo model, test it, print mAP",
-                       description="The main job on built-in synthetic data: generate (cached), train, test, plot.")
+    p = sub.add_parser(
+        "demo",
+        help="generate synthetic videos, train the tiny demo model, test it, print mAP",
+        description="The main job on built-in synthetic data: generate (cached), train, test, plot.",
+    )
     p.add_argument("--out", default="exps/demo", help="output folder (default: exps/demo)")
     p.add_argument("--data", default="demo_data", help="synthetic dataset folder (cached, default: demo_data)")
     p.add_argument("--config", default=None, help="demo config (default: configs/demo/demo_tiny.py)")
@@ -143,8 +167,14 @@ def _guard(fn: Callable[[], int]) -> int:
 
 # exception classes (by name, to avoid importing their modules here) whose message is the whole story
 _USER_ERRORS = {
-    "MissingVideosError", "VideoError", "WeightLoadError", "AnnotationError", "CheckpointError", "FileNotFoundError",
-    "UnsupportedOpenTADConfig", "NonFiniteLossError",
+    "MissingVideosError",
+    "VideoError",
+    "WeightLoadError",
+    "AnnotationError",
+    "CheckpointError",
+    "FileNotFoundError",
+    "UnsupportedOpenTADConfig",
+    "NonFiniteLossError",
 }
 
 

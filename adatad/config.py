@@ -319,7 +319,7 @@ def parse_value(text: str) -> Any:
 def _split_top_level(text: str) -> list[str]:
     parts, depth, cur = [], 0, ""
     for ch in text:
-        if ch in "[(" :
+        if ch in "[(":
             depth += 1
         elif ch in "])":
             depth -= 1

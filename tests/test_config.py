@@ -27,10 +27,10 @@ def test_merge_rules():
 def test_inheritance_chain_and_delete(tmp_path):
     write(tmp_path / "base/data.py", "dataset = dict(name='x', window_size=128, train=dict(trunc_thresh=0.5))\n")
     write(tmp_path / "base/model.py", "model = dict(backbone=dict(depth=4, embed_dims=96), head=dict(num_classes=3))\n")
-    write(tmp_path / "mid.py", "_base_ = ['base/data.py', 'base/model.py']\nwindow = 64\n"
-          "dataset = dict(window_size=window)\n")
-    child = write(tmp_path / "sub/child.py", "_base_ = '../mid.py'\n"
-                  "model = dict(backbone=dict(depth=2), head=dict(_delete_=True, num_classes=5))\n")
+    write(tmp_path / "mid.py", "_base_ = ['base/data.py', 'base/model.py']\nwindow = 64\ndataset = dict(window_size=window)\n")
+    child = write(
+        tmp_path / "sub/child.py", "_base_ = '../mid.py'\nmodel = dict(backbone=dict(depth=2), head=dict(_delete_=True, num_classes=5))\n"
+    )
     cfg = load_config(child)
     assert cfg["dataset"]["window_size"] == 64
     assert cfg["dataset"]["train"]["trunc_thresh"] == 0.5
@@ -64,16 +64,29 @@ def test_missing_base_and_circular(tmp_path):
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("1", 1), ("1.5", 1.5), ("1e-4", 1e-4), ("true", True), ("False", False), ("None", None), ("[1,2]", [1, 2]),
-     ("(1, 2)", (1, 2)), ("abc", "abc"), ("'quoted'", "quoted"), ("[a,b]", ["a", "b"]), ("{'k': 1}", {"k": 1})],
+    [
+        ("1", 1),
+        ("1.5", 1.5),
+        ("1e-4", 1e-4),
+        ("true", True),
+        ("False", False),
+        ("None", None),
+        ("[1,2]", [1, 2]),
+        ("(1, 2)", (1, 2)),
+        ("abc", "abc"),
+        ("'quoted'", "quoted"),
+        ("[a,b]", ["a", "b"]),
+        ("{'k': 1}", {"k": 1}),
+    ],
 )
 def test_parse_value(text, expected):
     assert parse_value(text) == expected
 
 
 def test_seed_config_overrides():
-    cfg = load_config(SEED_CFG, ["solver.train.batch_size=1", "optimizer.lr=2e-4", "solver.amp=false",
-                                 "dataset.transform.test.crop_size=128"])
+    cfg = load_config(
+        SEED_CFG, ["solver.train.batch_size=1", "optimizer.lr=2e-4", "solver.amp=false", "dataset.transform.test.crop_size=128"]
+    )
     assert cfg["solver"]["train"]["batch_size"] == 1
     assert cfg["optimizer"]["lr"] == 2e-4
     assert cfg["solver"]["amp"] is False

@@ -67,8 +67,7 @@ def _check_type(part: str, cfg: dict, where: str) -> None:
     kind = cfg.get("type")
     if kind not in SUPPORTED_TYPES[part]:
         raise UnsupportedOpenTADConfig(
-            f"OpenTAD config {where}: type {kind!r} is not supported for the {part}; "
-            f"adatad supports: {', '.join(SUPPORTED_TYPES[part])}"
+            f"OpenTAD config {where}: type {kind!r} is not supported for the {part}; adatad supports: {', '.join(SUPPORTED_TYPES[part])}"
         )
 
 
@@ -103,21 +102,30 @@ def convert_opentad_model_config(model: dict) -> dict:
     num_frames = int(vit.get("num_frames", 16))
     total_frames = int(vit.get("total_frames", (chunks or 1) * num_frames))
     if chunks is not None and chunks * num_frames != total_frames:
-        raise UnsupportedOpenTADConfig(f"OpenTAD config: Rearrange t1={chunks} x num_frames {num_frames} != "
-                                       f"total_frames {total_frames}")
+        raise UnsupportedOpenTADConfig(f"OpenTAD config: Rearrange t1={chunks} x num_frames {num_frames} != total_frames {total_frames}")
     window = window or total_frames
     if window != total_frames:
-        raise UnsupportedOpenTADConfig(f"OpenTAD config: Interpolate size {window} != total_frames {total_frames} "
-                                       "(adatad maps one frame per snippet, scale_factor 1)")
+        raise UnsupportedOpenTADConfig(
+            f"OpenTAD config: Interpolate size {window} != total_frames {total_frames} (adatad maps one frame per snippet, scale_factor 1)"
+        )
     norm_eps = (vit.get("norm_cfg") or {}).get("eps", 1e-6)
     backbone = dict(
-        img_size=int(vit.get("img_size", 224)), patch_size=int(vit.get("patch_size", 16)),
-        embed_dims=int(vit["embed_dims"]), depth=int(vit["depth"]), num_heads=int(vit["num_heads"]),
-        mlp_ratio=float(vit.get("mlp_ratio", 4)), qkv_bias=bool(vit.get("qkv_bias", True)), num_frames=num_frames,
-        tubelet_size=int(vit.get("tubelet_size", 2)), drop_path_rate=float(vit.get("drop_path_rate", 0.0)),
-        norm_eps=float(norm_eps), adapter_index=adapter_index,
-        adapter_mlp_ratio=float(vit.get("adapter_mlp_ratio", 0.25)), mode=mode,
-        with_cp=bool(vit.get("with_cp", False)), pretrained=custom.get("pretrain"),
+        img_size=int(vit.get("img_size", 224)),
+        patch_size=int(vit.get("patch_size", 16)),
+        embed_dims=int(vit["embed_dims"]),
+        depth=int(vit["depth"]),
+        num_heads=int(vit["num_heads"]),
+        mlp_ratio=float(vit.get("mlp_ratio", 4)),
+        qkv_bias=bool(vit.get("qkv_bias", True)),
+        num_frames=num_frames,
+        tubelet_size=int(vit.get("tubelet_size", 2)),
+        drop_path_rate=float(vit.get("drop_path_rate", 0.0)),
+        norm_eps=float(norm_eps),
+        adapter_index=adapter_index,
+        adapter_mlp_ratio=float(vit.get("adapter_mlp_ratio", 0.25)),
+        mode=mode,
+        with_cp=bool(vit.get("with_cp", False)),
+        pretrained=custom.get("pretrain"),
     )
 
     proj = model["projection"]
@@ -125,11 +133,17 @@ def convert_opentad_model_config(model: dict) -> dict:
     conv_cfg = proj.get("conv_cfg") or {}
     attn_cfg = proj.get("attn_cfg") or {}
     projection = dict(
-        in_channels=int(proj["in_channels"]), out_channels=int(proj["out_channels"]), arch=list(proj.get("arch", (2, 2, 5))),
-        conv_kernel=int(conv_cfg.get("kernel_size", 3)), n_head=int(attn_cfg.get("n_head", 4)),
-        n_mha_win_size=int(attn_cfg.get("n_mha_win_size", -1)), path_pdrop=float(proj.get("path_pdrop", 0.0)),
-        proj_pdrop=float(conv_cfg.get("proj_pdrop", 0.0)), input_pdrop=float(proj.get("input_pdrop", 0.0)),
-        use_abs_pe=bool(proj.get("use_abs_pe", False)), max_seq_len=int(proj.get("max_seq_len", window)),
+        in_channels=int(proj["in_channels"]),
+        out_channels=int(proj["out_channels"]),
+        arch=list(proj.get("arch", (2, 2, 5))),
+        conv_kernel=int(conv_cfg.get("kernel_size", 3)),
+        n_head=int(attn_cfg.get("n_head", 4)),
+        n_mha_win_size=int(attn_cfg.get("n_mha_win_size", -1)),
+        path_pdrop=float(proj.get("path_pdrop", 0.0)),
+        proj_pdrop=float(conv_cfg.get("proj_pdrop", 0.0)),
+        input_pdrop=float(proj.get("input_pdrop", 0.0)),
+        use_abs_pe=bool(proj.get("use_abs_pe", False)),
+        max_seq_len=int(proj.get("max_seq_len", window)),
     )
     neck = model["neck"]
     _check_type("neck", neck, "model.neck")
@@ -145,11 +159,16 @@ def convert_opentad_model_config(model: dict) -> dict:
     if int(neck.get("in_channels", projection["out_channels"])) != projection["out_channels"]:
         raise UnsupportedOpenTADConfig("OpenTAD config: neck.in_channels differs from projection.out_channels")
     out = dict(
-        mean=list(pre.get("mean", [123.675, 116.28, 103.53])), std=list(pre.get("std", [58.395, 57.12, 57.375])),
-        backbone=backbone, projection=projection, neck=dict(num_levels=int(neck.get("num_levels", 6))),
+        mean=list(pre.get("mean", [123.675, 116.28, 103.53])),
+        std=list(pre.get("std", [58.395, 57.12, 57.375])),
+        backbone=backbone,
+        projection=projection,
+        neck=dict(num_levels=int(neck.get("num_levels", 6))),
         head=dict(
-            num_classes=int(head["num_classes"]), feat_channels=int(head.get("feat_channels", projection["out_channels"])),
-            num_convs=int(head.get("num_convs", 3)), cls_prior_prob=float(head.get("cls_prior_prob", 0.01)),
+            num_classes=int(head["num_classes"]),
+            feat_channels=int(head.get("feat_channels", projection["out_channels"])),
+            num_convs=int(head.get("num_convs", 3)),
+            cls_prior_prob=float(head.get("cls_prior_prob", 0.01)),
             strides=list(prior.get("strides", [1, 2, 4, 8, 16, 32])),
             regression_range=[list(r) for r in prior.get("regression_range", [])],
             loss_normalizer=float(head.get("loss_normalizer", 100)),

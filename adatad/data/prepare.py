@@ -156,8 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
     c.add_argument("--full", action="store_true", help="also decode every frame the pipeline reads (slow)")
     c.add_argument("--tolerance", type=int, default=3, help="allowed frame-count difference (default 3)")
-    sub.add_parser("custom", add_help=False,
-                   help="your own videos + one CSV/JSON -> annotations, class map and a ready config (see: prepare custom -h)")
+    sub.add_parser(
+        "custom",
+        add_help=False,
+        help="your own videos + one CSV/JSON -> annotations, class map and a ready config (see: prepare custom -h)",
+    )
     return p
 
 

@@ -62,9 +62,15 @@ class RawClip:
 
 
 def _train_transform_args(t: dict) -> dict:
-    return dict(short_side=t["resize_short"], size=t["crop_size"], flip_ratio=t["flip_ratio"], randaug=t["imgaug"],
-                color_jitter=t["color_jitter"], area_range=tuple(t["area_range"]),
-                aspect_ratio_range=tuple(t["aspect_ratio_range"]))
+    return dict(
+        short_side=t["resize_short"],
+        size=t["crop_size"],
+        flip_ratio=t["flip_ratio"],
+        randaug=t["imgaug"],
+        color_jitter=t["color_jitter"],
+        area_range=tuple(t["area_range"]),
+        aspect_ratio_range=tuple(t["aspect_ratio_range"]),
+    )
 
 
 def build_transform(cfg: dict, split: str):
@@ -97,15 +103,33 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     from adatad.data.datasets import SlidingWindowDataset, TrainDataset
 
     d = cfg["dataset"]
-    common = dict(_paths(cfg), window_size=d["window_size"], feature_stride=d["feature_stride"],
-                  sample_stride=d["sample_stride"], block_list=d.get("block_list"), video_ext=d["video_ext"],
-                  backend=d["backend"], transform=build_transform(cfg, split), decode_threads=decode_threads)
+    common = dict(
+        _paths(cfg),
+        window_size=d["window_size"],
+        feature_stride=d["feature_stride"],
+        sample_stride=d["sample_stride"],
+        block_list=d.get("block_list"),
+        video_ext=d["video_ext"],
+        backend=d["backend"],
+        transform=build_transform(cfg, split),
+        decode_threads=decode_threads,
+    )
     s = d[split]
     if split == "train":
-        return TrainDataset(**common, subset_name=s["subset_name"], trunc_thresh=s["trunc_thresh"],
-                            crop_ratio=tuple(s["crop_ratio"]), skip_missing=s["skip_missing"])
-    return SlidingWindowDataset(**common, subset_name=s["subset_name"], window_overlap_ratio=s["window_overlap_ratio"],
-                                skip_missing=s.get("skip_missing", False), test_mode=True)
+        return TrainDataset(
+            **common,
+            subset_name=s["subset_name"],
+            trunc_thresh=s["trunc_thresh"],
+            crop_ratio=tuple(s["crop_ratio"]),
+            skip_missing=s["skip_missing"],
+        )
+    return SlidingWindowDataset(
+        **common,
+        subset_name=s["subset_name"],
+        window_overlap_ratio=s["window_overlap_ratio"],
+        skip_missing=s.get("skip_missing", False),
+        test_mode=True,
+    )
 
 
 def check_dataset(cfg: dict, split: str) -> None:
@@ -120,8 +144,14 @@ def check_dataset(cfg: dict, split: str) -> None:
         return
 
     d = cfg["dataset"]
-    videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d.get("block_list"),
-                              data_path=d["data_path"], video_ext=d["video_ext"])
+    videos = load_annotations(
+        d["annotation_path"],
+        d["class_map"],
+        d[split]["subset_name"],
+        block_list=d.get("block_list"),
+        data_path=d["data_path"],
+        video_ext=d["video_ext"],
+    )
     problems = check_videos(videos, fast=True)
     if not problems:
         logger.info("dataset check: %d %s videos present and readable", len(videos), split)
@@ -129,14 +159,15 @@ def check_dataset(cfg: dict, split: str) -> None:
     missing_only = all(p.kind == "missing" for p in problems)
     listing = "\n".join(f"  {p}" for p in problems[:20]) + (f"\n  ... (+{len(problems) - 20})" if len(problems) > 20 else "")
     if missing_only and d[split].get("skip_missing"):
-        logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s",
-                       len(problems), split, listing)
+        logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s", len(problems), split, listing)
         return
     from adatad.data.datasets import MissingVideosError
 
-    raise MissingVideosError(f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
-                       f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
-                       f"only, pass --cfg-options dataset.{split}.skip_missing=True")
+    raise MissingVideosError(
+        f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
+        f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
+        f"only, pass --cfg-options dataset.{split}.skip_missing=True"
+    )
 
 
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
@@ -146,12 +177,19 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
     workers = int(scfg["num_workers"])
     dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
-    sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size,
-                               drop_last=train, batch_size=scfg["batch_size"])
+    sampler = ResumableSampler(
+        len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size, drop_last=train, batch_size=scfg["batch_size"]
+    )
     return DataLoader(
-        SeededDataset(dataset), batch_size=scfg["batch_size"], sampler=sampler, num_workers=workers,
-        collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=train,
-        persistent_workers=train and workers > 0, prefetch_factor=2 if workers > 0 else None,
+        SeededDataset(dataset),
+        batch_size=scfg["batch_size"],
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=info.device.type == "cuda",
+        drop_last=train,
+        persistent_workers=train and workers > 0,
+        prefetch_factor=2 if workers > 0 else None,
     )
 
 
@@ -180,9 +218,11 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
 
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
-        gt = load_ground_truth(ecfg.get("ground_truth_filename") or cfg["dataset"]["annotation_path"],
-                               cfg["dataset"][split]["subset_name"],
-                               blocked_videos=cfg["dataset"].get("block_list"))
+        gt = load_ground_truth(
+            ecfg.get("ground_truth_filename") or cfg["dataset"]["annotation_path"],
+            cfg["dataset"][split]["subset_name"],
+            blocked_videos=cfg["dataset"].get("block_list"),
+        )
         preds = load_predictions({"results": results}, state["classes"])
         result = evaluate_detections(gt, preds, tiou_thresholds=ecfg["tiou_thresholds"])
         table = format_table(result)

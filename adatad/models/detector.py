@@ -22,8 +22,7 @@ class AdaTAD(nn.Module):
     """End-to-end detector. ``inputs`` are uint8 (or float, 0..255) frames ``[B, 3, T, H, W]``; they are
     normalised here, on the inputs' device, with the configured mean/std."""
 
-    def __init__(self, backbone: VideoMAEBackbone, projection: Conv1DTransformerProj, neck: FPNIdentity,
-                 head: ActionFormerHead, mean, std):
+    def __init__(self, backbone: VideoMAEBackbone, projection: Conv1DTransformerProj, neck: FPNIdentity, head: ActionFormerHead, mean, std):
         super().__init__()
         self.backbone = backbone
         self.projection = projection
@@ -46,8 +45,7 @@ class AdaTAD(nn.Module):
         fpn_feats, fpn_masks = self.neck(fpn_feats, fpn_masks)
         return feats, fpn_feats, fpn_masks
 
-    def forward(self, inputs: torch.Tensor, masks: torch.Tensor, gt_segments=None, gt_labels=None,
-                return_loss: bool = True, **test_cfg):
+    def forward(self, inputs: torch.Tensor, masks: torch.Tensor, gt_segments=None, gt_labels=None, return_loss: bool = True, **test_cfg):
         """Training/validation: a dict of losses (``cls_loss``, ``reg_loss``, ``cost``).
         Testing (``return_loss=False``): per-sample candidate dicts in grid units (see
         :func:`adatad.models.postprocess.window_candidates`)."""
@@ -58,8 +56,12 @@ class AdaTAD(nn.Module):
         from adatad.models.postprocess import window_candidates
 
         return window_candidates(
-            [c.float() for c in cls_logits], [r.float() for r in reg], fpn_masks, self.rpn_head.strides,
-            pre_nms_thresh=test_cfg.get("pre_nms_thresh", 0.001), pre_nms_topk=test_cfg.get("pre_nms_topk", 2000),
+            [c.float() for c in cls_logits],
+            [r.float() for r in reg],
+            fpn_masks,
+            self.rpn_head.strides,
+            pre_nms_thresh=test_cfg.get("pre_nms_thresh", 0.001),
+            pre_nms_topk=test_cfg.get("pre_nms_topk", 2000),
         )
 
     def count_parameters(self) -> dict[str, int]:
@@ -76,23 +78,40 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
     pretrained, allow_missing = b.pop("pretrained", None), b.pop("allow_missing", False)
     adapter_index = b.pop("adapter_index", None)
     backbone = VideoMAEBackbone(
-        **b, adapter_index=list(adapter_index) if adapter_index else [], total_frames=window, out_len=window,
+        **b,
+        adapter_index=list(adapter_index) if adapter_index else [],
+        total_frames=window,
+        out_len=window,
     )
     p = mcfg["projection"]
     projection = Conv1DTransformerProj(
-        in_channels=p["in_channels"], out_channels=p["out_channels"], arch=tuple(p["arch"]),
-        conv_kernel=p["conv_kernel"], n_head=p["n_head"], n_mha_win_size=p["n_mha_win_size"],
-        path_pdrop=p["path_pdrop"], attn_pdrop=p["attn_pdrop"], proj_pdrop=p["proj_pdrop"],
-        input_pdrop=p["input_pdrop"], use_abs_pe=p["use_abs_pe"], max_seq_len=p["max_seq_len"] or window,
+        in_channels=p["in_channels"],
+        out_channels=p["out_channels"],
+        arch=tuple(p["arch"]),
+        conv_kernel=p["conv_kernel"],
+        n_head=p["n_head"],
+        n_mha_win_size=p["n_mha_win_size"],
+        path_pdrop=p["path_pdrop"],
+        attn_pdrop=p["attn_pdrop"],
+        proj_pdrop=p["proj_pdrop"],
+        input_pdrop=p["input_pdrop"],
+        use_abs_pe=p["use_abs_pe"],
+        max_seq_len=p["max_seq_len"] or window,
     )
     num_levels = mcfg["neck"]["num_levels"]
     neck = FPNIdentity(in_channels=p["out_channels"], out_channels=p["out_channels"], num_levels=num_levels)
     h = mcfg["head"]
     head = ActionFormerHead(
-        num_classes=h["num_classes"], in_channels=p["out_channels"], feat_channels=h["feat_channels"],
-        num_convs=h["num_convs"], cls_prior_prob=h["cls_prior_prob"], strides=tuple(h["strides"]),
-        regression_range=tuple(tuple(r) for r in h["regression_range"]), loss_normalizer=h["loss_normalizer"],
-        loss_normalizer_momentum=h["loss_normalizer_momentum"], center_sample_radius=h["center_sample_radius"],
+        num_classes=h["num_classes"],
+        in_channels=p["out_channels"],
+        feat_channels=h["feat_channels"],
+        num_convs=h["num_convs"],
+        cls_prior_prob=h["cls_prior_prob"],
+        strides=tuple(h["strides"]),
+        regression_range=tuple(tuple(r) for r in h["regression_range"]),
+        loss_normalizer=h["loss_normalizer"],
+        loss_normalizer_momentum=h["loss_normalizer_momentum"],
+        center_sample_radius=h["center_sample_radius"],
         label_smoothing=h["label_smoothing"],
     )
     model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"])
@@ -101,6 +120,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
 
         load_pretrained_backbone(model.backbone, pretrained, allow_missing=allow_missing)
     counts = model.count_parameters()
-    logger.info("model: %s trainable / %s frozen parameters (backbone mode %s)",
-                f"{counts['trainable']:,}", f"{counts['frozen']:,}", b.get("mode"))
+    logger.info(
+        "model: %s trainable / %s frozen parameters (backbone mode %s)", f"{counts['trainable']:,}", f"{counts['frozen']:,}", b.get("mode")
+    )
     return model
