@@ -14,6 +14,13 @@ grid of a video comes from the decoder's frame count (as OpenTAD's decord-based 
 clipped to ``[0, num_frames - 1]``. Ground truth is converted from seconds to frames with the annotation
 file's own frame count (``int(t / duration * frame)``), then to snippets by dividing by the stride.
 
+``scale_factor`` ``s`` (OpenTAD's ``LoadFrames(scale_factor=s)``): the backbone sees ``s`` frames per snippet, on
+the finer grid of frames ``0, f, 2f, ...`` with ``f = snippet_stride / s``; a window of ``window_size`` snippets
+holds ``window_size * s`` frames (``inputs`` ``[3, window_size * s, H, W]``) while ``masks`` and ground truth stay
+in snippets (the backbone's features are interpolated back to ``window_size``). Random truncation runs on the
+fine grid (window ``window_size * s``, ground truth ``* s``, then ``/ s``), and a window's valid snippets are its
+valid frames ``// s``, as in OpenTAD. With ``s = 1`` (every AdaTAD 160 px recipe) the fine grid is the snippet grid.
+
 Randomness: with ``seed`` set, item ``i`` of epoch ``e`` draws from generators seeded by ``(seed, e, i)``, so
 augmentation is reproducible whatever the worker layout (call :meth:`TrainDataset.set_epoch` each epoch; with
 ``persistent_workers=True`` the workers keep the epoch they were started with, so recreate the loader or keep
@@ -93,6 +100,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         offset_frames: int,
         decode_threads: int,
         seed: int | None,
+        scale_factor: int = 1,
     ):
         self.ann_file = str(ann_file)
         self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
@@ -102,6 +110,11 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.feature_stride = int(feature_stride)
         self.sample_stride = int(sample_stride)
         self.snippet_stride = self.feature_stride * self.sample_stride
+        self.scale_factor = int(scale_factor)
+        if self.scale_factor < 1 or self.snippet_stride % self.scale_factor:
+            raise ValueError(f"dataset.scale_factor={scale_factor} must be a positive divisor of the snippet stride "
+                             f"{self.snippet_stride} (feature_stride x sample_stride), as in OpenTAD")  # fmt: skip
+        self.frame_stride = self.snippet_stride // self.scale_factor  # frames between two frames the backbone sees
         self.offset_frames = int(offset_frames)
         self.transform = transform
         self.backend = backend
@@ -167,10 +180,11 @@ class TrainDataset(_VideoDatasetBase):
         offset_frames: int = 0,
         decode_threads: int = 0,
         seed: int | None = None,
+        scale_factor: int = 1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed, scale_factor,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
         self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
@@ -187,18 +201,25 @@ class TrainDataset(_VideoDatasetBase):
     def __getitem__(self, index: int) -> dict:
         v = self.videos[index]
         rng, gen = self._generators(index)
+        s = self.scale_factor
         with self._open(v) as reader:
             total = reader.num_frames
-            n = num_snippets(total, self.snippet_stride)
+            n = num_snippets(total, self.frame_stride)  # frames on the fine grid (= snippets when s = 1)
             seg = (v.segments - np.float32(self.offset_frames)) / np.float32(self.snippet_stride)
-            w = random_truncation(n, seg, self.window_size, self.trunc_thresh, self.crop_ratio, rng=rng)
-            frame_idx = np.clip(w.snippets * self.snippet_stride, 0, total - 1)
+            if s > 1:
+                seg = seg * np.float32(s)
+            w = random_truncation(n, seg, self.window_size * s, self.trunc_thresh, self.crop_ratio, rng=rng)
+            frame_idx = np.clip(w.snippets * self.frame_stride, 0, total - 1)
             frames = reader.get_frames(frame_idx)
-            metas = self._metas(v, reader, w.start, w.length)
+            valid = w.length // s
+            metas = self._metas(v, reader, w.start // s, valid)
+            metas["window_start_frame"] = int(w.start * self.frame_stride)
+        mask = w.mask if s == 1 else np.arange(self.window_size) < valid
+        segments = w.segments if s == 1 else w.segments / np.float32(s)
         return {
             "inputs": _as_tensor_clip(frames, self.transform, gen),
-            "masks": torch.from_numpy(w.mask),
-            "gt_segments": torch.from_numpy(np.ascontiguousarray(w.segments, dtype=np.float32)),
+            "masks": torch.from_numpy(mask),
+            "gt_segments": torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32)),
             "gt_labels": torch.from_numpy(v.labels[w.keep].astype(np.int64)),
             "metas": metas,
         }
@@ -233,10 +254,11 @@ class SlidingWindowDataset(_VideoDatasetBase):
         offset_frames: int = 0,
         decode_threads: int = 0,
         seed: int | None = None,
+        scale_factor: int = 1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, seed, scale_factor,
         )  # fmt: skip
         self.window_overlap_ratio = window_overlap_ratio
         self.ioa_thresh = ioa_thresh
@@ -269,16 +291,17 @@ class SlidingWindowDataset(_VideoDatasetBase):
         vi, start, end, seg, labels = self.windows[index]
         v = self.videos[vi]
         _, gen = self._generators(index)
+        s = self.scale_factor
         with self._open(v) as reader:
             total = reader.num_frames
-            snippets = np.arange(0, total, self.snippet_stride, dtype=np.int64)
-            s0, s1 = min(start, len(snippets)), min(end, len(snippets))
-            frame_idx = snippets[s0:s1]
-            valid = len(frame_idx)
-            if valid == 0:  # the decoder holds fewer frames than the annotation says: serve the last frame
+            grid = np.arange(0, total, self.frame_stride, dtype=np.int64)  # the snippet grid when s = 1
+            s0, s1 = min(start * s, len(grid)), min(end * s, len(grid))
+            frame_idx = grid[s0:s1]
+            valid = len(frame_idx) // s
+            if len(frame_idx) == 0:  # the decoder holds fewer frames than the annotation says: serve the last frame
                 frame_idx = np.array([total - 1], dtype=np.int64)
-            if len(frame_idx) < self.window_size:
-                frame_idx = np.pad(frame_idx, (0, self.window_size - len(frame_idx)), mode="edge")
+            if len(frame_idx) < self.window_size * s:
+                frame_idx = np.pad(frame_idx, (0, self.window_size * s - len(frame_idx)), mode="edge")
             frame_idx = np.clip(frame_idx, 0, total - 1)
             frames = reader.get_frames(frame_idx)
             metas = self._metas(v, reader, start, valid)
