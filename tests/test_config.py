@@ -156,3 +156,44 @@ def test_all_shipped_configs_load():
             continue
         cfg = load_config(path)
         assert cfg["model"]["projection"]["in_channels"] == cfg["model"]["backbone"]["embed_dims"], path
+
+
+def test_choices_and_removed_keys(tmp_path):
+    with pytest.raises(ConfigError, match=r"solver.amp_dtype' must be one of 'fp16', 'bf16', got 'auto'"):
+        load_config(SEED_CFG, ["solver.amp_dtype=auto"])
+    with pytest.raises(ConfigError, match=r"dataset.transform.train.crop' must be one of"):
+        load_config(SEED_CFG, ["dataset.transform.train.crop=random"])
+    old = write(tmp_path / "old.py", "evaluation = dict(subset='validation')\n")
+    with pytest.raises(ConfigError, match=r"evaluation.subset' was removed: the evaluator uses the split's own"):
+        load_config(old)
+    assert load_config(SEED_CFG)["solver"]["amp_dtype"] == "fp16"  # OpenTAD's fp16 autocast + GradScaler
+
+
+def _leaf_items(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            if v.get("_delete_"):
+                continue  # replaces what it inherits: its values are not restatements
+            yield from _leaf_items(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_recipe_configs_state_only_what_they_change():
+    """Each value lives once: a recipe file sets a key only to a value that differs from what it inherits (its
+    _base_ files, then the schema's defaults)."""
+    from adatad.config import SCHEMA, _exec_file, _load_file, _schema_defaults, _strip_delete, get
+
+    restated = []
+    for path in sorted((ROOT / "configs" / "adatad").rglob("*.py")):
+        raw = _exec_file(path)
+        bases = raw.pop("_base_", [])
+        inherited: dict = {}
+        for base in [bases] if isinstance(bases, str) else bases:
+            inherited = merge(inherited, _load_file((path.parent / base).resolve()))
+        inherited = merge(_schema_defaults(SCHEMA), _strip_delete(inherited))
+        sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+        for key, value in _leaf_items(sections):
+            if get(inherited, key, object()) == value:
+                restated.append(f"{path.name}: {key} = {value!r}")
+    assert restated == []

@@ -65,6 +65,7 @@ def _train_transform_args(t: dict) -> dict:
     return dict(
         short_side=t["resize_short"],
         size=t["crop_size"],
+        crop=t["crop"],
         flip_ratio=t["flip_ratio"],
         randaug=t["imgaug"],
         color_jitter=t["color_jitter"],
@@ -78,7 +79,7 @@ def build_transform(cfg: dict, split: str):
 
     tcfg = cfg["dataset"]["transform"]
     if split == "train":
-        if tcfg.get("on_gpu"):
+        if tcfg["on_gpu"]:
             return RawClip()
         return TrainTransform(**_train_transform_args(tcfg["train"]), seed=int(cfg["solver"]["seed"]))
     return build_test_transform(cfg)
@@ -108,28 +109,19 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
         window_size=d["window_size"],
         feature_stride=d["feature_stride"],
         sample_stride=d["sample_stride"],
-        block_list=d.get("block_list"),
+        scale_factor=d["scale_factor"],
+        block_list=d["block_list"],
         video_ext=d["video_ext"],
         backend=d["backend"],
         transform=build_transform(cfg, split),
         decode_threads=decode_threads,
+        skip_missing=d[split]["skip_missing"],
     )
     s = d[split]
     if split == "train":
-        return TrainDataset(
-            **common,
-            subset_name=s["subset_name"],
-            trunc_thresh=s["trunc_thresh"],
-            crop_ratio=tuple(s["crop_ratio"]),
-            skip_missing=s["skip_missing"],
-        )
-    return SlidingWindowDataset(
-        **common,
-        subset_name=s["subset_name"],
-        window_overlap_ratio=s["window_overlap_ratio"],
-        skip_missing=s.get("skip_missing", False),
-        test_mode=True,
-    )
+        crop_ratio = None if s["crop_ratio"] is None else tuple(s["crop_ratio"])
+        return TrainDataset(**common, subset_name=s["subset_name"], trunc_thresh=s["trunc_thresh"], crop_ratio=crop_ratio)
+    return SlidingWindowDataset(**common, subset_name=s["subset_name"], window_overlap_ratio=s["window_overlap_ratio"], test_mode=True)
 
 
 def check_dataset(cfg: dict, split: str) -> None:

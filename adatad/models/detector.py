@@ -22,8 +22,18 @@ class AdaTAD(nn.Module):
     """End-to-end detector. ``inputs`` are uint8 (or float, 0..255) frames ``[B, 3, T, H, W]``; they are
     normalised here, on the inputs' device, with the configured mean/std."""
 
-    def __init__(self, backbone: VideoMAEBackbone, projection: Conv1DTransformerProj, neck: FPNIdentity, head: ActionFormerHead, mean, std):
+    def __init__(
+        self,
+        backbone: VideoMAEBackbone,
+        projection: Conv1DTransformerProj,
+        neck: FPNIdentity,
+        head: ActionFormerHead,
+        mean,
+        std,
+        scale_factor: int = 1,
+    ):
         super().__init__()
+        self.scale_factor = int(scale_factor)  # frames per snippet: inputs hold masks.shape[-1] x scale_factor frames
         self.backbone = backbone
         self.projection = projection
         self.neck = neck
@@ -39,16 +49,30 @@ class AdaTAD(nn.Module):
         return (inputs.float() - self.pixel_mean) / self.pixel_std
 
     def features(self, inputs: torch.Tensor, masks: torch.Tensor):
-        """-> (backbone features ``[B,C,T]``, neck features per level ``[B,C,T_l]``, masks per level ``[B,T_l]``)."""
+        """-> (backbone features ``[B,C,T]``, neck features per level ``[B,C,T_l]``, masks per level ``[B,T_l]``).
+
+        ``inputs`` ``[B, 3, T x scale_factor, H, W]``, ``masks`` ``[B, T]``."""
+        if inputs.shape[2] != masks.shape[-1] * self.scale_factor:
+            raise ValueError(f"inputs hold {inputs.shape[2]} frames for {masks.shape[-1]} snippets; the model expects "
+                             f"{self.scale_factor} frame(s) per snippet (dataset.scale_factor)")  # fmt: skip
         feats = self.backbone(self.normalize(inputs))
         fpn_feats, fpn_masks = self.projection(feats, masks)
         fpn_feats, fpn_masks = self.neck(fpn_feats, fpn_masks)
         return feats, fpn_feats, fpn_masks
 
-    def forward(self, inputs: torch.Tensor, masks: torch.Tensor, gt_segments=None, gt_labels=None, return_loss: bool = True, **test_cfg):
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        masks: torch.Tensor,
+        gt_segments=None,
+        gt_labels=None,
+        return_loss: bool = True,
+        pre_nms_thresh: float = 0.001,
+        pre_nms_topk: int = 2000,
+    ):
         """Training/validation: a dict of losses (``cls_loss``, ``reg_loss``, ``cost``).
         Testing (``return_loss=False``): per-sample candidate dicts in grid units (see
-        :func:`adatad.models.postprocess.window_candidates`)."""
+        :func:`adatad.models.postprocess.window_candidates`); callers pass ``post_processing.pre_nms_*``."""
         _, fpn_feats, fpn_masks = self.features(inputs, masks)
         cls_logits, reg = self.rpn_head(fpn_feats, fpn_masks)
         if return_loss:
@@ -60,8 +84,8 @@ class AdaTAD(nn.Module):
             [r.float() for r in reg],
             fpn_masks,
             self.rpn_head.strides,
-            pre_nms_thresh=test_cfg.get("pre_nms_thresh", 0.001),
-            pre_nms_topk=test_cfg.get("pre_nms_topk", 2000),
+            pre_nms_thresh=pre_nms_thresh,
+            pre_nms_topk=pre_nms_topk,
         )
 
     def count_parameters(self) -> dict[str, int]:
@@ -71,19 +95,27 @@ class AdaTAD(nn.Module):
 
 
 def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
-    """Build :class:`AdaTAD` from a resolved config (``cfg["model"]`` + the dataset's window size)."""
+    """Build :class:`AdaTAD` from a resolved config (``cfg["model"]`` + the dataset's window size and scale factor:
+    the backbone sees ``window_size x scale_factor`` frames and its features are interpolated to ``window_size``)."""
     mcfg = cfg["model"]
     window = int(cfg["dataset"]["window_size"])
+    scale = int(cfg["dataset"]["scale_factor"])
     b = dict(mcfg["backbone"])
-    pretrained, allow_missing = b.pop("pretrained", None), b.pop("allow_missing", False)
-    adapter_index = b.pop("adapter_index", None)
+    kind = b.pop("type")
+    if kind != "VisionTransformerAdapter":
+        raise ValueError(f"model.backbone.type={kind!r} is not implemented yet (implemented: 'VisionTransformerAdapter')")
+    pretrained, allow_missing = b.pop("pretrained"), b.pop("allow_missing")
+    adapter_index = b.pop("adapter_index")
     backbone = VideoMAEBackbone(
         **b,
         adapter_index=list(adapter_index) if adapter_index else [],
-        total_frames=window,
+        total_frames=window * scale,
         out_len=window,
     )
     p = mcfg["projection"]
+    if p["in_channels"] != b["embed_dims"]:
+        raise ValueError(f"model.projection.in_channels={p['in_channels']} must equal model.backbone.embed_dims="
+                         f"{b['embed_dims']} (the projection reads the backbone's features)")  # fmt: skip
     projection = Conv1DTransformerProj(
         in_channels=p["in_channels"],
         out_channels=p["out_channels"],
@@ -96,7 +128,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         proj_pdrop=p["proj_pdrop"],
         input_pdrop=p["input_pdrop"],
         use_abs_pe=p["use_abs_pe"],
-        max_seq_len=p["max_seq_len"] or window,
+        max_seq_len=window if p["max_seq_len"] is None else p["max_seq_len"],
     )
     num_levels = mcfg["neck"]["num_levels"]
     neck = FPNIdentity(in_channels=p["out_channels"], out_channels=p["out_channels"], num_levels=num_levels)
@@ -114,13 +146,13 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         center_sample_radius=h["center_sample_radius"],
         label_smoothing=h["label_smoothing"],
     )
-    model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"])
+    model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"], scale_factor=scale)
     if load_pretrained and pretrained:
         from adatad.models.weights import load_pretrained_backbone
 
         load_pretrained_backbone(model.backbone, pretrained, allow_missing=allow_missing)
     counts = model.count_parameters()
     logger.info(
-        "model: %s trainable / %s frozen parameters (backbone mode %s)", f"{counts['trainable']:,}", f"{counts['frozen']:,}", b.get("mode")
+        "model: %s trainable / %s frozen parameters (backbone mode %s)", f"{counts['trainable']:,}", f"{counts['frozen']:,}", b["mode"]
     )
     return model
