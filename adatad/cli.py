@@ -1,4 +1,4 @@
-"""The ``adatad`` command line: train, test, eval, infer, prepare, demo, download.
+"""The ``adatad`` command line: train, test, eval, infer, prepare, demo, download, convert-config.
 
 Heavy modules (torch, PyAV) are imported only inside the sub-command that needs them, so that
 ``adatad --help`` and ``adatad eval`` start fast.
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare", help="prepare datasets: thumos, check, custom", add_help=False)
     sub.add_parser("infer", help="detect actions in any video(s) and draw timelines", add_help=False)
     sub.add_parser("download", help="download pretrained weights (videomae-s)", add_help=False)
+    sub.add_parser("convert-config", help="convert an OpenTAD config file (with its _base_ chain) into an adatad config",
+                   add_help=False)  # fmt: skip
     p = sub.add_parser(
         "demo",
         help="generate synthetic videos, train the tiny demo model, test it, print mAP",
@@ -118,6 +120,7 @@ _DELEGATED = {
     "prepare": _delegate("adatad.data.prepare"),
     "infer": _delegate("adatad.engine.infer", "cli_main"),
     "download": _delegate("adatad.download"),
+    "convert-config": _delegate("adatad.compat.convert_config"),
 }
 
 
