@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("adatad.data.prepare", "prepare datasets: thumos, check, custom"),
     "demo": ("adatad.commands.demo", "generate synthetic videos, train the tiny demo model, test it, print mAP"),
     "download": ("adatad.download", "download pretrained weights (videomae-s)"),
+    "convert-config": ("adatad.compat.convert_config", "convert an OpenTAD config file (with its _base_ chain) into an adatad config"),
 }
 
 USAGE = "usage: adatad [--version] [--help] COMMAND [ARGS]"

@@ -28,6 +28,7 @@ from adatad.errors import UserError
 __all__ = [
     "ConfigError",
     "SCHEMA",
+    "CHOICES",
     "load_config",
     "merge",
     "parse_value",
@@ -51,84 +52,91 @@ class _Any:
         return f"Any({self.default!r})"
 
 
-MEAN = [123.675, 116.28, 103.53]
-STD = [58.395, 57.12, 57.375]
-
-# The schema is the set of keys the code reads, with generic defaults (OpenTAD's defaults where it has
-# them). Dataset- and model-specific values (THUMOS paths, the seed's sizes and solver) live in configs/.
+# The schema is the set of keys the code reads, each with its one default. A default is what OpenTAD uses when a
+# config leaves the setting out: its code default (class signature, ``getattr`` default), or, for the THUMOS-14
+# end-to-end dataset and the ActionFormer detector, the value of the OpenTAD ``_base_`` file every AdaTAD THUMOS
+# config inherits (``_base_/datasets/thumos-14/e2e_train_trunc_test_sw_256x224x224.py``, ``_base_/models/actionformer.py``).
+# Keys OpenTAD requires (no default anywhere) and adatad-only keys hold adatad's choice and are marked so.
+# Recipe values (the seed's VideoMAE-S adapter recipe and every other one) live in configs/, never here: a recipe
+# states what differs from these defaults, as OpenTAD's recipe files do. tests/test_recipes.py pins the defaults to
+# OpenTAD's (OPENTAD_DEFAULTS in tests/opentad_thumos_recipes.py).
 # A value ``None`` accepts any type; float accepts int; list and tuple are interchangeable.
 SCHEMA: dict[str, Any] = dict(
     dataset=dict(
-        name="custom",  # names the run folder: exps/<name>/<config name>/gpu<N>_id<run>
-        annotation_path=None,
-        class_map=None,
-        data_path=None,
+        name="custom",  # adatad: names the run folder exps/<name>/<config name>/gpu<N>_id<run>
+        annotation_path=None,  # required
+        class_map=None,  # required
+        data_path=None,  # required
         video_ext="mp4",
         block_list=None,
         feature_stride=4,
-        sample_stride=1,
-        window_size=768,
-        backend="pyav",
+        sample_stride=1,  # snippet stride = feature_stride x sample_stride frames
+        window_size=256,  # snippets per window
+        scale_factor=1,  # frames per snippet the backbone sees (features are interpolated back to window_size)
+        backend="pyav",  # adatad: video decoder
         train=dict(
             subset_name="training",
             trunc_thresh=0.5,
             crop_ratio=[0.9, 1.0],
-            skip_missing=False,
-            check_videos=True,
+            skip_missing=False,  # adatad
+            check_videos=True,  # adatad: probe every video before training
         ),
-        val=dict(subset_name="validation", window_overlap_ratio=0.25, skip_missing=False),
+        # mAP evaluation during training. OpenTAD evaluates on its *test* set then (tools/train.py); its dataset.val is
+        # only for a validation loss adatad does not have. So val defaults to OpenTAD's test settings.
+        val=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False),
         test=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False),
         transform=dict(
             train=dict(
-                resize_short=182,
-                crop_size=160,
-                area_range=[0.08, 1.0],
+                resize_short=256,  # mmaction Resize(scale=(-1, S))
+                crop="random_resized",  # "random_resized": RandomResizedCrop + Resize(C, C); "center": CenterCrop(C)
+                crop_size=224,
+                area_range=[0.08, 1.0],  # RandomResizedCrop (mmaction's defaults)
                 aspect_ratio_range=[3 / 4, 4 / 3],
-                flip_ratio=0.5,
-                imgaug=True,
-                color_jitter=True,
+                flip_ratio=0.5,  # mmaction Flip; 0: no flip
+                imgaug=False,  # mmaction ImgAug(transforms="default")
+                color_jitter=False,  # mmaction ColorJitter() with its defaults
             ),
-            test=dict(resize_short=160, crop_size=160),
-            on_gpu=False,  # run the train augmentation on the device, on whole batches
+            test=dict(resize_short=224, crop_size=224),  # Resize(scale=(-1, S)) + CenterCrop(C)
+            on_gpu=False,  # adatad: run the train augmentation on the device, on whole batches
         ),
     ),
     model=dict(
-        mean=MEAN,
-        std=STD,
+        mean=[123.675, 116.28, 103.53],  # required in OpenTAD (data_preprocessor); adatad: ImageNet RGB statistics
+        std=[58.395, 57.12, 57.375],
         backbone=dict(
             type="VisionTransformerAdapter",  # or "VisionTransformerLadder" (side tuning: frozen ViT + ladder)
             img_size=224,
             patch_size=16,
-            embed_dims=384,
+            embed_dims=768,
             depth=12,
-            num_heads=6,
+            num_heads=12,
             mlp_ratio=4.0,
             qkv_bias=True,
             num_frames=16,
             tubelet_size=2,
-            drop_path_rate=0.1,
+            drop_path_rate=0.0,
             norm_eps=1e-6,
-            adapter_index=None,
+            adapter_index=[3, 5, 7, 11],
             adapter_mlp_ratio=0.25,
             adapter_kernel=3,
-            mode="adapter",
-            with_cp=True,
+            mode="adapter",  # "adapter" | "frozen" (OpenTAD freeze_backbone=True) | "full"
+            with_cp=False,
             pretrained=None,
-            allow_missing=False,
+            allow_missing=False,  # adatad
         ),
         projection=dict(
-            in_channels=384,
+            in_channels=2048,
             out_channels=512,
             arch=[2, 2, 5],
             conv_kernel=3,
             n_head=4,
-            n_mha_win_size=-1,
+            n_mha_win_size=19,
             path_pdrop=0.1,
             attn_pdrop=0.0,
             proj_pdrop=0.0,
             input_pdrop=0.0,
             use_abs_pe=False,
-            max_seq_len=None,  # None: the dataset's window_size
+            max_seq_len=None,  # adatad: None = the dataset's window_size (OpenTAD's recipes set max_seq_len=window_size)
         ),
         neck=dict(num_levels=6),
         head=dict(
@@ -146,33 +154,35 @@ SCHEMA: dict[str, Any] = dict(
     ),
     solver=dict(
         # batch sizes are global, as in OpenTAD: each of N processes takes batch_size // N
-        train=dict(batch_size=2, num_workers=2, accumulate=1),
+        train=dict(batch_size=2, num_workers=2, accumulate=1),  # required in OpenTAD; accumulate: adatad
         val=dict(batch_size=2, num_workers=2),
         test=dict(batch_size=2, num_workers=2),
-        clip_grad_norm=1.0,
-        amp=True,
-        amp_dtype="fp16",  # OpenTAD: fp16 autocast + GradScaler; "bf16" or "auto" (bf16 where supported) on request
+        clip_grad_norm=1.0,  # required in OpenTAD
+        amp=False,
+        amp_dtype="fp16",  # "fp16": OpenTAD's fp16 autocast + GradScaler; "bf16": bfloat16 autocast, no scaler (opt-in)
         fp16_compress=False,
         static_graph=False,
-        ema=True,
+        ema=False,
         ema_decay=0.999,
         seed=42,
         deterministic=True,
     ),
     optimizer=dict(
-        type="AdamW",
-        lr=1e-4,
-        weight_decay=0.05,
+        type="AdamW",  # required in OpenTAD
+        lr=1e-4,  # required in OpenTAD
+        weight_decay=0.05,  # required in OpenTAD
         betas=[0.9, 0.999],
-        paramwise=True,
+        paramwise=False,
+        # required in OpenTAD unless the backbone is frozen; lr 0 leaves the parameters out of the optimizer
         backbone=dict(lr=0.0, weight_decay=0.0, custom=_Any([]), exclude=_Any([])),
     ),
+    # type, warmup_epoch and max_epoch are required in OpenTAD
     scheduler=dict(type="LinearWarmupCosineAnnealingLR", warmup_epoch=5, max_epoch=100, warmup_start_lr=0.0, eta_min=1e-8),
     post_processing=dict(
         pre_nms_thresh=0.001,
         pre_nms_topk=2000,
         nms=dict(
-            use_soft_nms=True,  # OpenTAD's batched_nms defaults
+            use_soft_nms=True,
             sigma=0.5,
             max_seg_num=100,
             min_score=0.0,
@@ -181,11 +191,12 @@ SCHEMA: dict[str, Any] = dict(
             voting_thresh=0.0,
         ),
     ),
-    evaluation=dict(type="mAP", subset="validation", tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None),
+    # mAP on the split's own dataset.<split>.subset_name (OpenTAD passes subset="validation", its test subset)
+    evaluation=dict(tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None),  # None: dataset.annotation_path
     workflow=dict(
-        logging_interval=50,
-        checkpoint_interval=2,
-        val_eval_interval=2,
+        logging_interval=50,  # required in OpenTAD
+        checkpoint_interval=2,  # required in OpenTAD
+        val_eval_interval=2,  # required in OpenTAD
         val_start_epoch=0,
         end_epoch=None,  # None: scheduler.max_epoch
     ),
@@ -193,6 +204,20 @@ SCHEMA: dict[str, Any] = dict(
     inference=dict(reference_fps=None),
     work_dir=None,  # None: exps/<dataset.name>/<config name>/gpu<N>_id<run>
 )
+
+# String keys with a fixed set of values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset.transform.train.crop": ("random_resized", "center"),
+    "model.backbone.type": ("VisionTransformerAdapter", "VisionTransformerLadder"),
+    "model.backbone.mode": ("adapter", "frozen", "full"),
+    "solver.amp_dtype": ("fp16", "bf16"),
+}
+
+# Keys that existed once, with what to do instead.
+_REMOVED = {
+    "evaluation.subset": "the evaluator uses the split's own dataset.<split>.subset_name; delete the key",
+    "evaluation.type": "adatad evaluates mAP only; delete the key",
+}
 
 # Top-level keys the loader itself uses.
 _RESERVED = {"_base_"}
@@ -366,6 +391,8 @@ def _all_dotted(schema: dict, prefix: str = "") -> list[str]:
 
 
 def _unknown_key(dotted: str, siblings: dict, parent_parts: list[str]) -> None:
+    if dotted in _REMOVED:
+        raise ConfigError(f"config key {dotted!r} was removed: {_REMOVED[dotted]}")
     leaf = dotted.split(".")[-1]
     close = difflib.get_close_matches(leaf, list(siblings), n=3, cutoff=0.6)
     prefix = ".".join(parent_parts)
@@ -419,6 +446,8 @@ def validate(cfg: dict, schema: dict | None = None, prefix: str = "") -> None:
         if not _type_ok(expected, value):
             want = _TYPE_NAMES.get(type(expected), type(expected).__name__)
             raise ConfigError(f"config key {dotted!r} expects {want} (like {expected!r}), got {type(value).__name__}: {value!r}")
+        if dotted in CHOICES and value not in CHOICES[dotted]:
+            raise ConfigError(f"config key {dotted!r} must be one of {', '.join(map(repr, CHOICES[dotted]))}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------- access

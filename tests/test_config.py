@@ -27,10 +27,10 @@ def test_merge_rules():
 def test_inheritance_chain_and_delete(tmp_path):
     write(tmp_path / "base/data.py", "dataset = dict(name='x', window_size=128, train=dict(trunc_thresh=0.5))\n")
     write(tmp_path / "base/model.py", "model = dict(backbone=dict(depth=4, embed_dims=96), head=dict(num_classes=3))\n")
-    write(tmp_path / "mid.py", "_base_ = ['base/data.py', 'base/model.py']\nwindow = 64\n"
-          "dataset = dict(window_size=window)\n")
-    child = write(tmp_path / "sub/child.py", "_base_ = '../mid.py'\n"
-                  "model = dict(backbone=dict(depth=2), head=dict(_delete_=True, num_classes=5))\n")
+    write(tmp_path / "mid.py", "_base_ = ['base/data.py', 'base/model.py']\nwindow = 64\ndataset = dict(window_size=window)\n")
+    child = write(
+        tmp_path / "sub/child.py", "_base_ = '../mid.py'\nmodel = dict(backbone=dict(depth=2), head=dict(_delete_=True, num_classes=5))\n"
+    )
     cfg = load_config(child)
     assert cfg["dataset"]["window_size"] == 64
     assert cfg["dataset"]["train"]["trunc_thresh"] == 0.5
@@ -64,16 +64,29 @@ def test_missing_base_and_circular(tmp_path):
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("1", 1), ("1.5", 1.5), ("1e-4", 1e-4), ("true", True), ("False", False), ("None", None), ("[1,2]", [1, 2]),
-     ("(1, 2)", (1, 2)), ("abc", "abc"), ("'quoted'", "quoted"), ("[a,b]", ["a", "b"]), ("{'k': 1}", {"k": 1})],
+    [
+        ("1", 1),
+        ("1.5", 1.5),
+        ("1e-4", 1e-4),
+        ("true", True),
+        ("False", False),
+        ("None", None),
+        ("[1,2]", [1, 2]),
+        ("(1, 2)", (1, 2)),
+        ("abc", "abc"),
+        ("'quoted'", "quoted"),
+        ("[a,b]", ["a", "b"]),
+        ("{'k': 1}", {"k": 1}),
+    ],
 )
 def test_parse_value(text, expected):
     assert parse_value(text) == expected
 
 
 def test_seed_config_overrides():
-    cfg = load_config(SEED_CFG, ["solver.train.batch_size=1", "optimizer.lr=2e-4", "solver.amp=false",
-                                 "dataset.transform.test.crop_size=128"])
+    cfg = load_config(
+        SEED_CFG, ["solver.train.batch_size=1", "optimizer.lr=2e-4", "solver.amp=false", "dataset.transform.test.crop_size=128"]
+    )
     assert cfg["solver"]["train"]["batch_size"] == 1
     assert cfg["optimizer"]["lr"] == 2e-4
     assert cfg["solver"]["amp"] is False
@@ -143,3 +156,44 @@ def test_all_shipped_configs_load():
             continue
         cfg = load_config(path)
         assert cfg["model"]["projection"]["in_channels"] == cfg["model"]["backbone"]["embed_dims"], path
+
+
+def test_choices_and_removed_keys(tmp_path):
+    with pytest.raises(ConfigError, match=r"solver.amp_dtype' must be one of 'fp16', 'bf16', got 'auto'"):
+        load_config(SEED_CFG, ["solver.amp_dtype=auto"])
+    with pytest.raises(ConfigError, match=r"dataset.transform.train.crop' must be one of"):
+        load_config(SEED_CFG, ["dataset.transform.train.crop=random"])
+    old = write(tmp_path / "old.py", "evaluation = dict(subset='validation')\n")
+    with pytest.raises(ConfigError, match=r"evaluation.subset' was removed: the evaluator uses the split's own"):
+        load_config(old)
+    assert load_config(SEED_CFG)["solver"]["amp_dtype"] == "fp16"  # OpenTAD's fp16 autocast + GradScaler
+
+
+def _leaf_items(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            if v.get("_delete_"):
+                continue  # replaces what it inherits: its values are not restatements
+            yield from _leaf_items(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def test_recipe_configs_state_only_what_they_change():
+    """Each value lives once: a recipe file sets a key only to a value that differs from what it inherits (its
+    _base_ files, then the schema's defaults)."""
+    from adatad.config import SCHEMA, _exec_file, _load_file, _schema_defaults, _strip_delete, get
+
+    restated = []
+    for path in sorted((ROOT / "configs" / "adatad").rglob("*.py")):
+        raw = _exec_file(path)
+        bases = raw.pop("_base_", [])
+        inherited: dict = {}
+        for base in [bases] if isinstance(bases, str) else bases:
+            inherited = merge(inherited, _load_file((path.parent / base).resolve()))
+        inherited = merge(_schema_defaults(SCHEMA), _strip_delete(inherited))
+        sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+        for key, value in _leaf_items(sections):
+            if get(inherited, key, object()) == value:
+                restated.append(f"{path.name}: {key} = {value!r}")
+    assert restated == []

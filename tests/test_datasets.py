@@ -136,3 +136,55 @@ def test_dataloader(data):
     (batch,) = list(loader)
     assert batch["inputs"].shape == (2, 3, W, 160, 160) and batch["masks"].shape == (2, W)
     assert len(batch["gt_segments"]) == 2
+
+
+# ------------------------------------------------------------------------------------------- scale_factor
+def _opentad_sliding_frames(total: int, start: int, end: int, window: int, snippet_stride: int, s: int) -> tuple[list, int]:
+    """Frames and valid snippets of one sliding window by OpenTAD's LoadFrames(method="sliding_window", scale_factor=s)
+    rule: frames every snippet_stride / s on [0, total), window snippets [start, end) -> frames [start s, end s),
+    valid = frames // s, edge padding to window x s."""
+    grid = list(range(0, total, snippet_stride // s))
+    frames = grid[min(start * s, len(grid)) : min(end * s, len(grid))]
+    valid = len(frames) // s
+    return frames + [frames[-1]] * (window * s - len(frames)), valid
+
+
+def test_sliding_scale_factor_2(data):
+    ds = SlidingWindowDataset(data / "ann.json", data / "cls.txt", data, subset_name="validation", window_size=W, scale_factor=2)
+    assert [(w[1], w[2]) for w in ds.windows] == [(0, 16), (8, 24), (16, 32), (22, 38)]  # windows stay in snippets
+    for i, (_, start, end, _, _) in enumerate(ds.windows):
+        it = ds[i]
+        frames, valid = _opentad_sliding_frames(150, start, end, W, 4, 2)
+        assert it["inputs"].shape == (3, 2 * W, 180, 320)
+        assert _frame_ids(it["inputs"]) == frames
+        assert it["masks"].shape == (W,) and it["masks"].tolist() == [True] * valid + [False] * (W - valid)
+        assert it["metas"]["window_start_frame"] == 4 * start and it["metas"]["snippet_stride"] == 4
+    # the last window: frames 88, 90, ..., 148 (31 frames) -> 15 valid snippets, as OpenTAD counts them
+    assert ds[3]["masks"].sum() == 15
+
+
+def test_train_scale_factor_2(data):
+    ds = _train(data, scale_factor=2)
+    orig = {"a": np.array([[30, 60], [90, 135]]) / 4, "b": np.array([[10, 30]]) / 4}  # snippets
+    for epoch in range(4):
+        for i in range(len(ds)):
+            it = ds[(i, sample_seed(5, epoch, i))]
+            m = it["metas"]
+            assert it["inputs"].shape == (3, 2 * W, 180, 320) and it["masks"].shape == (W,)
+            ids = _frame_ids(it["inputs"])
+            first = m["window_start_frame"]
+            assert first % 2 == 0 and ids[0] == first
+            n_frames = sum(1 for a, b in zip(ids, ids[1:]) if b == a + 2) + 1  # frames every 2, then edge padding
+            assert ids[:n_frames] == list(range(first, first + 2 * n_frames, 2)) and set(ids[n_frames:]) <= {ids[n_frames - 1]}
+            assert m["valid_len"] == n_frames // 2 and it["masks"].sum() == n_frames // 2
+            st = first / 2  # window start on the 2-frame grid
+            if m["video_name"] == "a":  # 75 grid frames > 2 W: a full window of 32 frames
+                assert n_frames == 2 * W
+                for (s, e), lab in zip(it["gt_segments"].tolist(), it["gt_labels"].tolist()):
+                    os_, oe = orig["a"][lab] * 2  # ground truth on the 2-frame grid, clipped, back to snippets
+                    assert s == pytest.approx((max(os_, st) - st) / 2) and e == pytest.approx((min(oe, st + 2 * W) - st) / 2)
+
+
+def test_scale_factor_must_divide_the_snippet_stride(data):
+    with pytest.raises(ValueError, match="scale_factor=3 must be a positive divisor of the snippet stride 4"):
+        _train(data, scale_factor=3)

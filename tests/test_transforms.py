@@ -136,3 +136,22 @@ def test_gpu_batch_augment_cpu():
     assert torch.equal(y[0], ref0) and torch.equal(y[1], ref1)
     with pytest.raises(ValueError, match="uint8"):
         aug(batch.float())
+
+
+def test_center_crop_train_transform_is_the_test_transform():
+    """OpenTAD's frozen recipe trains on Resize(-1, 160) + CenterCrop(160) only: crop="center" without flip, ImgAug or
+    ColorJitter gives exactly the test transform, on any generator state (and on the GPU batch path too)."""
+    x = _clip(5, 180, 320)
+    tt = TrainTransform(short_side=160, size=160, crop="center", flip_ratio=0.0, randaug=False, color_jitter=False, seed=1)
+    ref = EvalTransform(160, 160)(x)
+    for s in range(3):
+        assert torch.equal(tt(x, torch.Generator().manual_seed(s)), ref)
+    batch = torch.stack([x.permute(1, 0, 2, 3)] * 2, 0)
+    y = GPUBatchAugment(short_side=160, size=160, crop="center", flip_ratio=0.0, randaug=False, color_jitter=False)(batch)
+    assert torch.equal(y[0], ref) and torch.equal(y[1], ref)
+    flipped = TrainTransform(short_side=160, size=160, crop="center", flip_ratio=1.0, randaug=False, color_jitter=False)(x)
+    assert torch.equal(flipped, ref.flip(-1))
+    with pytest.raises(ValueError, match="crop must be one of"):
+        TrainTransform(crop="corner")
+    with pytest.raises(ValueError, match="short side >= 160"):
+        TrainTransform(short_side=128, size=160, crop="center")

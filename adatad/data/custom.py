@@ -359,7 +359,7 @@ dataset = dict(
     val=dict(subset_name="validation"),
     test=dict(subset_name="{test_subset}"),
 )
-evaluation = dict(subset="{test_subset}", ground_truth_filename="{ann.resolve()}")
+evaluation = dict(ground_truth_filename="{ann.resolve()}")  # mAP on each split's own subset_name
 
 # {len(classes)} classes: {", ".join(classes)}
 model = dict(head=dict(num_classes={len(classes)}))

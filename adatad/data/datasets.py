@@ -14,6 +14,13 @@ grid of a video comes from the decoder's frame count (as OpenTAD's decord-based 
 clipped to ``[0, num_frames - 1]``. Ground truth is converted from seconds to frames with the annotation
 file's own frame count (``int(t / duration * frame)``), then to snippets by dividing by the stride.
 
+``scale_factor`` ``s`` (OpenTAD's ``LoadFrames(scale_factor=s)``): the backbone sees ``s`` frames per snippet, on
+the finer grid of frames ``0, f, 2f, ...`` with ``f = snippet_stride / s``; a window of ``window_size`` snippets
+holds ``window_size * s`` frames (``inputs`` ``[3, window_size * s, H, W]``) while ``masks`` and ground truth stay
+in snippets (the backbone's features are interpolated back to ``window_size``). Random truncation runs on the
+fine grid (window ``window_size * s``, ground truth ``* s``, then ``/ s``), and a window's valid snippets are its
+valid frames ``// s``, as in OpenTAD. With ``s = 1`` (every AdaTAD 160 px recipe) the fine grid is the snippet grid.
+
 Randomness (the project's one seeding mechanism): an item is requested either as a plain ``index`` or as
 ``(index, seed)``. With a seed, every random draw of that item (truncation offset, crop, flip, augmentation
 parameters) comes from generators derived from that seed alone (:func:`item_generators`), so an item is a pure
@@ -102,6 +109,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         backend: str,
         offset_frames: int,
         decode_threads: int,
+        scale_factor: int = 1,
     ):
         self.ann_file = str(ann_file)
         self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
@@ -111,6 +119,11 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.feature_stride = int(feature_stride)
         self.sample_stride = int(sample_stride)
         self.snippet_stride = self.feature_stride * self.sample_stride
+        self.scale_factor = int(scale_factor)
+        if self.scale_factor < 1 or self.snippet_stride % self.scale_factor:
+            raise ValueError(f"dataset.scale_factor={scale_factor} must be a positive divisor of the snippet stride "
+                             f"{self.snippet_stride} (feature_stride x sample_stride), as in OpenTAD")  # fmt: skip
+        self.frame_stride = self.snippet_stride // self.scale_factor  # frames between two frames the backbone sees
         self.offset_frames = int(offset_frames)
         self.transform = transform
         self.backend = backend
@@ -162,10 +175,11 @@ class TrainDataset(_VideoDatasetBase):
         backend: str = "pyav",
         offset_frames: int = 0,
         decode_threads: int = 0,
+        scale_factor: int = 1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
         self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
@@ -183,18 +197,25 @@ class TrainDataset(_VideoDatasetBase):
         index, seed = _split_item(item)
         v = self.videos[index]
         rng, gen = item_generators(seed)
+        s = self.scale_factor
         with self._open(v) as reader:
             total = reader.num_frames
-            n = num_snippets(total, self.snippet_stride)
+            n = num_snippets(total, self.frame_stride)  # frames on the fine grid (= snippets when s = 1)
             seg = (v.segments - np.float32(self.offset_frames)) / np.float32(self.snippet_stride)
-            w = random_truncation(n, seg, self.window_size, self.trunc_thresh, self.crop_ratio, rng=rng)
-            frame_idx = np.clip(w.snippets * self.snippet_stride, 0, total - 1)
+            if s > 1:
+                seg = seg * np.float32(s)
+            w = random_truncation(n, seg, self.window_size * s, self.trunc_thresh, self.crop_ratio, rng=rng)
+            frame_idx = np.clip(w.snippets * self.frame_stride, 0, total - 1)
             frames = reader.get_frames(frame_idx)
-            metas = self._metas(v, reader, w.start, w.length)
+            valid = w.length // s
+            metas = self._metas(v, reader, w.start // s, valid)
+            metas["window_start_frame"] = int(w.start * self.frame_stride)
+        mask = w.mask if s == 1 else np.arange(self.window_size) < valid
+        segments = w.segments if s == 1 else w.segments / np.float32(s)
         return {
             "inputs": _as_tensor_clip(frames, self.transform, gen),
-            "masks": torch.from_numpy(w.mask),
-            "gt_segments": torch.from_numpy(np.ascontiguousarray(w.segments, dtype=np.float32)),
+            "masks": torch.from_numpy(mask),
+            "gt_segments": torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32)),
             "gt_labels": torch.from_numpy(v.labels[w.keep].astype(np.int64)),
             "metas": metas,
         }
@@ -228,10 +249,11 @@ class SlidingWindowDataset(_VideoDatasetBase):
         backend: str = "pyav",
         offset_frames: int = 0,
         decode_threads: int = 0,
+        scale_factor: int = 1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor,
         )  # fmt: skip
         self.window_overlap_ratio = window_overlap_ratio
         self.ioa_thresh = ioa_thresh
@@ -265,15 +287,19 @@ class SlidingWindowDataset(_VideoDatasetBase):
         vi, start, end, seg, labels = self.windows[index]
         v = self.videos[vi]
         _, gen = item_generators(seed)
+        s = self.scale_factor
         with self._open(v) as reader:
             total = reader.num_frames
-            snippet_frames = np.arange(0, total, self.snippet_stride, dtype=np.int64)
-            frame_idx, mask = padded_window(snippet_frames, start, end, self.window_size, total)
+            grid = np.arange(0, total, self.frame_stride, dtype=np.int64)  # the snippet grid when s = 1
+            frame_idx, frame_mask = padded_window(grid, start * s, end * s, self.window_size * s, total)
+            valid = int(frame_mask.sum()) // s  # a window's valid snippets are its valid frames // s, as OpenTAD
             frames = reader.get_frames(frame_idx)
-            metas = self._metas(v, reader, start, int(mask.sum()))
+            metas = self._metas(v, reader, start, valid)
+        mask = torch.zeros(self.window_size, dtype=torch.bool)
+        mask[:valid] = True
         return {
             "inputs": _as_tensor_clip(frames, self.transform, gen),
-            "masks": torch.from_numpy(mask),
+            "masks": mask,
             "gt_segments": torch.from_numpy(seg.copy()),
             "gt_labels": torch.from_numpy(labels.copy()),
             "metas": dict(metas, index=index),  # a unique window id: OpenTAD's windows may repeat

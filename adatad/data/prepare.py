@@ -118,8 +118,7 @@ def _cmd_check(args) -> int:
             return 2
         d = load_config(args.config)["dataset"]
         ann, cmap, videos = d["annotation_path"], d["class_map"], d["data_path"]
-        ext = d.get("video_ext") or "mp4"
-        block = d.get("block_list")
+        ext, block = d["video_ext"], d["block_list"]
     else:
         if not (args.ann and args.videos):
             print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)

@@ -44,6 +44,10 @@ Train policy (OpenTAD AdaTAD THUMOS config, mmaction2 semantics):
      and truncated to uint8.
 
 Test policy: resize short side to 160, centre crop 160 (offsets ``(W - 160) // 2``, ``(H - 160) // 2``).
+
+``crop="center"`` replaces steps 2-3 of the train policy by that centre crop (mmaction ``CenterCrop``); with
+``flip_ratio=0``, ``randaug=False`` and ``color_jitter=False`` the train transform is then the test transform, which
+is OpenTAD's frozen-backbone recipe (``Resize(-1, 160)`` + ``CenterCrop(160)`` only).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from torchvision.transforms.v2 import functional as F
 
 __all__ = [
     "RANDAUG_OPS",
+    "CROP_MODES",
     "TrainTransform",
     "EvalTransform",
     "GPUBatchAugment",
@@ -86,6 +91,7 @@ RANDAUG_OPS = (
     "Cutout",
 )
 SIGNED_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+CROP_MODES = ("random_resized", "center")
 _BILINEAR = InterpolationMode.BILINEAR
 
 
@@ -250,6 +256,7 @@ class TrainTransform:
     Args:
         short_side: first resize (182).
         size: output side (160).
+        crop: ``"random_resized"`` (RandomResizedCrop, then resize to ``size``) or ``"center"`` (centre crop ``size``).
         flip_ratio: horizontal flip probability.
         randaug: apply the ImgAug "default" policy.
         color_jitter: apply mmaction's ColorJitter.
@@ -268,9 +275,15 @@ class TrainTransform:
         aspect_ratio_range: tuple[float, float] = (3 / 4, 4 / 3),
         per_sample_sign: bool = False,
         seed: int | None = None,
+        crop: str = "random_resized",
     ):
+        if crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+        if crop == "center" and short_side < size:
+            raise ValueError(f"a centre crop of {size} needs a short side >= {size} after the resize, got {short_side}")
         self.short_side = short_side
         self.size = size
+        self.crop = crop
         self.flip_ratio = flip_ratio
         self.randaug = randaug
         self.color_jitter = color_jitter
@@ -284,7 +297,10 @@ class TrainTransform:
     def sample_params(self, h: int, w: int, g: torch.Generator | None = None) -> ClipParams:
         """Draw one clip's parameters for an input frame of ``h x w`` pixels."""
         rh, rw = rescale_short_side(h, w, self.short_side)
-        crop = sample_resized_crop(rh, rw, g, self.area_range, self.aspect_ratio_range)
+        if self.crop == "center":
+            crop = ((rh - self.size) // 2, (rw - self.size) // 2, self.size, self.size)
+        else:
+            crop = sample_resized_crop(rh, rw, g, self.area_range, self.aspect_ratio_range)
         flip = _rand(g)[0] < self.flip_ratio
         ops: list[str] = []
         signs = dict(self.signs)
@@ -317,7 +333,10 @@ class TrainTransform:
         rh, rw = rescale_short_side(h, w, self.short_side)
         x = F.resize(x, [rh, rw], interpolation=_BILINEAR, antialias=False)
         top, left, ch, cw = p.crop
-        x = F.resized_crop(x, top, left, ch, cw, [self.size, self.size], interpolation=_BILINEAR, antialias=False)
+        if self.crop == "center":
+            x = F.crop(x, top, left, ch, cw)
+        else:
+            x = F.resized_crop(x, top, left, ch, cw, [self.size, self.size], interpolation=_BILINEAR, antialias=False)
         if p.flip:
             x = F.horizontal_flip(x)
         for op in p.ops:

@@ -1,8 +1,7 @@
 """Mixed precision: which autocast dtype a config asks for, and the autocast context.
 
 OpenTAD's recipe (``solver.amp=True``) is fp16 autocast with a ``GradScaler``; that is ``solver.amp_dtype="fp16"``.
-``"bf16"`` is an opt-in (no scaler needed); ``"auto"`` picks bf16 where the GPU supports it, else fp16. AMP
-runs on CUDA only: on a CPU the computation stays in float32.
+``"bf16"`` is an opt-in (no scaler needed). AMP runs on CUDA only: on a CPU the computation stays in float32.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ def amp_settings(solver: dict, device: torch.device) -> tuple[bool, torch.dtype 
     if not solver["amp"] or device.type != "cuda":
         return False, None, False
     want = solver["amp_dtype"]
-    if want == "auto":
-        want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if want not in _DTYPES:
-        raise ConfigError(f"solver.amp_dtype must be fp16, bf16 or auto, got {want!r}")
+        raise ConfigError(f"solver.amp_dtype must be fp16 or bf16, got {want!r}")
     dtype = _DTYPES[want]
     return True, dtype, dtype == torch.float16
 

@@ -35,15 +35,22 @@ class RawClip:
 
 
 def _train_transform_args(t: dict) -> dict:
-    return dict(short_side=t["resize_short"], size=t["crop_size"], flip_ratio=t["flip_ratio"], randaug=t["imgaug"],
-                color_jitter=t["color_jitter"], area_range=tuple(t["area_range"]),
-                aspect_ratio_range=tuple(t["aspect_ratio_range"]))
+    return dict(
+        short_side=t["resize_short"],
+        size=t["crop_size"],
+        crop=t["crop"],
+        flip_ratio=t["flip_ratio"],
+        randaug=t["imgaug"],
+        color_jitter=t["color_jitter"],
+        area_range=tuple(t["area_range"]),
+        aspect_ratio_range=tuple(t["aspect_ratio_range"]),
+    )
 
 
 def build_transform(cfg: dict, split: str):
     tcfg = cfg["dataset"]["transform"]
     if split == "train":
-        if tcfg.get("on_gpu"):
+        if tcfg["on_gpu"]:
             return RawClip()
         return TrainTransform(**_train_transform_args(tcfg["train"]), seed=int(cfg["solver"]["seed"]))
     return build_test_transform(cfg)
@@ -62,15 +69,24 @@ def build_gpu_augment(cfg: dict, device: torch.device):
 def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
     d = cfg["dataset"]
-    common = dict(_paths(cfg), window_size=d["window_size"], feature_stride=d["feature_stride"],
-                  sample_stride=d["sample_stride"], block_list=d.get("block_list"), video_ext=d["video_ext"],
-                  backend=d["backend"], transform=build_transform(cfg, split), decode_threads=decode_threads)
+    common = dict(
+        _paths(cfg),
+        window_size=d["window_size"],
+        feature_stride=d["feature_stride"],
+        sample_stride=d["sample_stride"],
+        scale_factor=d["scale_factor"],
+        block_list=d["block_list"],
+        video_ext=d["video_ext"],
+        backend=d["backend"],
+        transform=build_transform(cfg, split),
+        decode_threads=decode_threads,
+        skip_missing=d[split]["skip_missing"],
+    )
     s = d[split]
     if split == "train":
-        return TrainDataset(**common, subset_name=s["subset_name"], trunc_thresh=s["trunc_thresh"],
-                            crop_ratio=tuple(s["crop_ratio"]), skip_missing=s["skip_missing"])
-    return SlidingWindowDataset(**common, subset_name=s["subset_name"], window_overlap_ratio=s["window_overlap_ratio"],
-                                skip_missing=s.get("skip_missing", False), test_mode=True)
+        crop_ratio = None if s["crop_ratio"] is None else tuple(s["crop_ratio"])
+        return TrainDataset(**common, subset_name=s["subset_name"], trunc_thresh=s["trunc_thresh"], crop_ratio=crop_ratio)
+    return SlidingWindowDataset(**common, subset_name=s["subset_name"], window_overlap_ratio=s["window_overlap_ratio"], test_mode=True)
 
 
 def check_dataset(cfg: dict, split: str) -> None:

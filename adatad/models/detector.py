@@ -34,8 +34,10 @@ class AdaTAD(nn.Module):
         head: ActionFormerHead,
         mean,
         std,
+        scale_factor: int = 1,
     ):
         super().__init__()
+        self.scale_factor = int(scale_factor)  # frames per snippet: inputs hold masks.shape[-1] x scale_factor frames
         self.backbone = backbone
         self.projection = projection
         self.neck = neck
@@ -51,16 +53,30 @@ class AdaTAD(nn.Module):
         return (inputs.float() - self.pixel_mean) / self.pixel_std
 
     def features(self, inputs: torch.Tensor, masks: torch.Tensor):
-        """-> (backbone features ``[B,C,T]``, neck features per level ``[B,C,T_l]``, masks per level ``[B,T_l]``)."""
+        """-> (backbone features ``[B,C,T]``, neck features per level ``[B,C,T_l]``, masks per level ``[B,T_l]``).
+
+        ``inputs`` ``[B, 3, T x scale_factor, H, W]``, ``masks`` ``[B, T]``."""
+        if inputs.shape[2] != masks.shape[-1] * self.scale_factor:
+            raise ValueError(f"inputs hold {inputs.shape[2]} frames for {masks.shape[-1]} snippets; the model expects "
+                             f"{self.scale_factor} frame(s) per snippet (dataset.scale_factor)")  # fmt: skip
         feats = self.backbone(self.normalize(inputs))
         fpn_feats, fpn_masks = self.projection(feats, masks)
         fpn_feats, fpn_masks = self.neck(fpn_feats, fpn_masks)
         return feats, fpn_feats, fpn_masks
 
-    def forward(self, inputs: torch.Tensor, masks: torch.Tensor, gt_segments=None, gt_labels=None, return_loss: bool = True, **test_cfg):
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        masks: torch.Tensor,
+        gt_segments=None,
+        gt_labels=None,
+        return_loss: bool = True,
+        pre_nms_thresh: float = 0.001,
+        pre_nms_topk: int = 2000,
+    ):
         """Training/validation: a dict of losses (``cls_loss``, ``reg_loss``, ``cost``).
         Testing (``return_loss=False``): per-sample candidate dicts in grid units (see
-        :func:`adatad.models.postprocess.window_candidates`)."""
+        :func:`adatad.models.postprocess.window_candidates`); callers pass ``post_processing.pre_nms_*``."""
         _, fpn_feats, fpn_masks = self.features(inputs, masks)
         cls_logits, reg = self.rpn_head(fpn_feats, fpn_masks)
         if return_loss:
@@ -70,8 +86,8 @@ class AdaTAD(nn.Module):
             [r.float() for r in reg],
             fpn_masks,
             self.rpn_head.strides,
-            pre_nms_thresh=test_cfg.get("pre_nms_thresh", 0.001),
-            pre_nms_topk=test_cfg.get("pre_nms_topk", 2000),
+            pre_nms_thresh=pre_nms_thresh,
+            pre_nms_topk=pre_nms_topk,
         )
 
     def count_parameters(self) -> dict[str, int]:
@@ -81,8 +97,9 @@ class AdaTAD(nn.Module):
 BACKBONE_TYPES = ("VisionTransformerAdapter", "VisionTransformerLadder")
 
 
-def build_backbone(bcfg: dict, window: int) -> VideoMAEBackbone | LadderBackbone:
-    """``model.backbone`` (without ``pretrained``/``allow_missing``) -> the backbone its ``type`` names:
+def build_backbone(bcfg: dict, window: int, scale_factor: int = 1) -> VideoMAEBackbone | LadderBackbone:
+    """``model.backbone`` (without ``pretrained``/``allow_missing``) -> the backbone its ``type`` names, seeing
+    ``window x scale_factor`` frames and returning features interpolated to ``window`` steps:
     ``"VisionTransformerAdapter"`` (default; :class:`VideoMAEBackbone`, any ``mode``) or
     ``"VisionTransformerLadder"`` (:class:`LadderBackbone`: frozen ViT + side ladder; ``mode`` must be
     ``"adapter"``, i.e. only the ladder trains)."""
@@ -91,7 +108,7 @@ def build_backbone(bcfg: dict, window: int) -> VideoMAEBackbone | LadderBackbone
     adapter_index = b.pop("adapter_index", None)
     adapter_index = list(adapter_index) if adapter_index else []
     if kind == "VisionTransformerAdapter":
-        return VideoMAEBackbone(**b, adapter_index=adapter_index, total_frames=window, out_len=window)
+        return VideoMAEBackbone(**b, adapter_index=adapter_index, total_frames=window * scale_factor, out_len=window)
     if kind == "VisionTransformerLadder":
         mode = b.pop("mode", "adapter")
         if mode != "adapter":
@@ -99,18 +116,23 @@ def build_backbone(bcfg: dict, window: int) -> VideoMAEBackbone | LadderBackbone
                 f"model.backbone.mode={mode!r} is not available with type='VisionTransformerLadder': its ViT is always "
                 "frozen and only the side ladder trains (mode='adapter')"
             )
-        return LadderBackbone(**b, adapter_index=adapter_index, total_frames=window, out_len=window)
+        return LadderBackbone(**b, adapter_index=adapter_index, total_frames=window * scale_factor, out_len=window)
     raise ValueError(f"model.backbone.type={kind!r} is unknown; choose one of {', '.join(BACKBONE_TYPES)}")
 
 
 def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
-    """Build :class:`AdaTAD` from a resolved config (``cfg["model"]`` + the dataset's window size)."""
+    """Build :class:`AdaTAD` from a resolved config (``cfg["model"]`` + the dataset's window size and scale factor:
+    the backbone sees ``window_size x scale_factor`` frames and its features are interpolated to ``window_size``)."""
     mcfg = cfg["model"]
     window = int(cfg["dataset"]["window_size"])
+    scale = int(cfg["dataset"]["scale_factor"])
     b = dict(mcfg["backbone"])
-    pretrained, allow_missing = b.pop("pretrained", None), b.pop("allow_missing", False)
-    backbone = build_backbone(b, window)
+    pretrained, allow_missing = b.pop("pretrained"), b.pop("allow_missing")
+    backbone = build_backbone(b, window, scale)
     p = mcfg["projection"]
+    if p["in_channels"] != b["embed_dims"]:
+        raise ValueError(f"model.projection.in_channels={p['in_channels']} must equal model.backbone.embed_dims="
+                         f"{b['embed_dims']} (the projection reads the backbone's features)")  # fmt: skip
     projection = Conv1DTransformerProj(
         in_channels=p["in_channels"],
         out_channels=p["out_channels"],
@@ -123,7 +145,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         proj_pdrop=p["proj_pdrop"],
         input_pdrop=p["input_pdrop"],
         use_abs_pe=p["use_abs_pe"],
-        max_seq_len=p["max_seq_len"] or window,
+        max_seq_len=window if p["max_seq_len"] is None else p["max_seq_len"],
     )
     num_levels = mcfg["neck"]["num_levels"]
     neck = FPNIdentity(in_channels=p["out_channels"], out_channels=p["out_channels"], num_levels=num_levels)
@@ -141,7 +163,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         center_sample_radius=h["center_sample_radius"],
         label_smoothing=h["label_smoothing"],
     )
-    model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"])
+    model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"], scale_factor=scale)
     if load_pretrained and pretrained:
         load_pretrained_backbone(model.backbone, pretrained, allow_missing=allow_missing)
     counts = model.count_parameters()
@@ -149,7 +171,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         "model: %s trainable / %s frozen parameters (backbone %s, mode %s)",
         f"{counts['trainable']:,}",
         f"{counts['frozen']:,}",
-        b.get("type", "VisionTransformerAdapter"),
-        b.get("mode"),
+        b["type"],
+        b["mode"],
     )
     return model
