@@ -41,7 +41,7 @@ import pprint
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from adatad.errors import UserError
 
@@ -161,7 +161,7 @@ class _Ctx:
         self.source = source
         self.ignored: list[tuple[str, Any, str]] = []
 
-    def fail(self, dotted: str, value: Any, why: str) -> None:
+    def fail(self, dotted: str, value: Any, why: str) -> NoReturn:
         shown = "<missing>" if value is _MISSING else repr(value)
         raise UnsupportedOpenTADConfig(f"OpenTAD config {self.source}: {dotted} = {shown}: {why}")
 

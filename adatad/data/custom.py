@@ -393,7 +393,7 @@ def print_report(summary: dict, out=sys.stdout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="adatad prepare custom", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="adatad prepare custom", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="folder with the videos")
     parser.add_argument(
         "--annotations",

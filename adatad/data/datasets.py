@@ -132,6 +132,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.videos = _check_videos_exist(videos, data_path, skip_missing)
 
     def _open(self, v: VideoInfo) -> VideoReader:
+        assert v.path is not None  # _check_videos_exist kept only videos with a file
         return VideoReader(v.path, backend=self.backend, num_threads=self.decode_threads)
 
     def _metas(self, v: VideoInfo, reader: VideoReader, start_snippet: int, valid_len: int) -> dict:
@@ -182,7 +183,7 @@ class TrainDataset(_VideoDatasetBase):
             block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
-        self.crop_ratio = tuple(crop_ratio) if crop_ratio is not None else None
+        self.crop_ratio = (float(crop_ratio[0]), float(crop_ratio[1])) if crop_ratio is not None else None
         no_gt = [v.name for v in self.videos if len(v.segments) == 0]
         if no_gt:
             log.info("training set: %d videos without ground truth left out: %s", len(no_gt), no_gt[:10])

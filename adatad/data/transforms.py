@@ -215,18 +215,18 @@ def apply_randaug_op(x: torch.Tensor, op: str, sign: float = 1.0, cutout_center=
     H, W = x.shape[-2:]
     if op == "ShearX":
         return F.affine(x, angle=0.0, translate=[0, 0], scale=1.0, shear=[17.19 * LEVEL * sign, 0.0],
-                        interpolation=_BILINEAR, fill=0)  # fmt: skip
+                        interpolation=_BILINEAR, fill=[0.0])  # fmt: skip
     if op == "ShearY":
         return F.affine(x, angle=0.0, translate=[0, 0], scale=1.0, shear=[0.0, 17.19 * LEVEL * sign],
-                        interpolation=_BILINEAR, fill=0)  # fmt: skip
+                        interpolation=_BILINEAR, fill=[0.0])  # fmt: skip
     if op == "TranslateX":
         return F.affine(x, angle=0.0, translate=[0.2 * LEVEL * sign * W, 0.0], scale=1.0, shear=[0.0, 0.0],
-                        interpolation=_BILINEAR, fill=0)  # fmt: skip
+                        interpolation=_BILINEAR, fill=[0.0])  # fmt: skip
     if op == "TranslateY":
         return F.affine(x, angle=0.0, translate=[0.0, 0.2 * LEVEL * sign * H], scale=1.0, shear=[0.0, 0.0],
-                        interpolation=_BILINEAR, fill=0)  # fmt: skip
+                        interpolation=_BILINEAR, fill=[0.0])  # fmt: skip
     if op == "Rotate":
-        return F.rotate(x, angle=30 * LEVEL * sign, interpolation=_BILINEAR, fill=0)
+        return F.rotate(x, angle=30 * LEVEL * sign, interpolation=_BILINEAR, fill=[0.0])
     if op == "Posterize":
         return F.posterize(x, bits=max(1, int(4 * LEVEL)))
     if op == "Solarize":
@@ -310,7 +310,8 @@ class TrainTransform:
             ops = [RANDAUG_OPS[i] for i in chosen]
             if self.per_sample_sign:
                 signs = {op: (1.0 if u < 0.5 else -1.0) for op, u in zip(SIGNED_OPS, _rand(g, len(SIGNED_OPS)))}
-            center = tuple(_rand(g, 2))
+            c_y, c_x = _rand(g, 2)
+            center = (c_y, c_x)
         jitter = (1.0, 1.0, 1.0, 0.0)
         if self.color_jitter:
             u = _rand(g, 4)

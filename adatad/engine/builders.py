@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -69,7 +70,7 @@ def build_gpu_augment(cfg: dict, device: torch.device):
 def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
     d = cfg["dataset"]
-    common = dict(
+    common: dict[str, Any] = dict(
         _paths(cfg),
         window_size=d["window_size"],
         feature_stride=d["feature_stride"],

@@ -26,6 +26,9 @@ class AdaTAD(nn.Module):
     """End-to-end detector. ``inputs`` are uint8 (or float, 0..255) frames ``[B, 3, T, H, W]``; they are
     normalised here, on the inputs' device, with the configured mean/std."""
 
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(
         self,
         backbone: VideoMAEBackbone | LadderBackbone,
@@ -80,6 +83,8 @@ class AdaTAD(nn.Module):
         _, fpn_feats, fpn_masks = self.features(inputs, masks)
         cls_logits, reg = self.rpn_head(fpn_feats, fpn_masks)
         if return_loss:
+            if gt_segments is None or gt_labels is None:
+                raise ValueError("AdaTAD.forward(return_loss=True) needs gt_segments and gt_labels")
             return self.rpn_head.losses(cls_logits, reg, fpn_masks, gt_segments, gt_labels)
         return window_candidates(
             [c.float() for c in cls_logits],
