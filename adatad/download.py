@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{target} already exists; not downloading (use --force to fetch again)")
     else:
         try:
-            import gdown
+            import gdown  # pyright: ignore[reportMissingImports]  # optional extra adatad[download], not always installed
         except ImportError:
             _err(
                 "the optional dependency gdown is not installed: `pip install 'adatad[download]'` (or `pip install "

@@ -13,6 +13,7 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("adatad")
 
@@ -20,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # configs/ live in the reposito
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo" / "demo_tiny.py"
 
 # the synthetic dataset the demo trains and tests on (cached in --data)
-DEMO_DATA = dict(num_train=96, num_test=24, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
+DEMO_DATA: dict[str, Any] = dict(num_train=96, num_test=24, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
 
 
 def data_overrides(data_dir: Path) -> list[str]:
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     ckpt = work_dir / "checkpoint" / "latest.pth"
     test = run_testing(cfg, ckpt, work_dir, device="cpu" if not _cuda() else None)
+    assert test is not None, "the demo is one process (rank 0), which always gets the mAP result"
     t_total = time.time() - t0
 
     from adatad.evaluation.detection_map import format_table

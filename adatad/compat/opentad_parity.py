@@ -237,7 +237,7 @@ def format_rows(rows) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adatad.compat.opentad_parity", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m adatad.compat.opentad_parity", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("fixture", type=Path, help="fixture folder (model_cfg.json, post_cfg.json, state_dict.pt, inputs.pt)")
     parser.add_argument("--out", type=Path, required=True, help="where to save adatad's outputs (.pt)")
     args = parser.parse_args(argv)

@@ -131,6 +131,7 @@ def load_annotations(
             bad = True
         if bad:
             continue
+        assert isinstance(dur, (int, float)) and isinstance(nfr, (int, float))  # validated above
         segs: list[tuple[float, float]] = []
         labels: list[int] = []
         seen: set[tuple[float, float, int]] = set()
@@ -272,7 +273,9 @@ def convert_thumos(
     if (csv_dir is None) == (anno_dir is None):
         raise ValueError("give exactly one of csv_dir (AFSD CSV form) or anno_dir (official TXT form)")
     drop_videos = THUMOS_DROPPED_TEST_VIDEOS if drop_videos is None else drop_videos
-    src = Path(csv_dir if csv_dir is not None else anno_dir)
+    src_dir = csv_dir if csv_dir is not None else anno_dir
+    assert src_dir is not None  # exactly one of them was given (checked above)
+    src = Path(src_dir)
     if not src.is_dir():
         raise AnnotationError(f"not a folder: {src}")
     report = ConversionReport()

@@ -130,7 +130,7 @@ def _cmd_check(args) -> int:
         subsets = args.subset
     else:
         db = read_json(ann, "annotation file", key="database")["database"] if ann.is_file() else {}
-        subsets = sorted({v.get("subset") for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
+        subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
     print(f"checking {len(vids)} videos of {subsets} in {videos} ({'full decode' if args.full else 'headers'})")
     problems = check_videos(vids, fast=not args.full, tolerance=args.tolerance)

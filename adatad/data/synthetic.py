@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,9 +157,9 @@ def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(round(255 * (ch + m))) for ch in rgb)  # type: ignore[return-value]
 
 
-def _appearance(label: str, rng: np.random.Generator, lane_y: float | None) -> dict:
+def _appearance(label: str, rng: np.random.Generator, lane_y: float | None) -> dict[str, Any]:
     """Random per-instance appearance; identical distributions for all classes except what the motion needs."""
-    app = dict(color=_random_color(rng), shape=str(rng.choice(["disk", "square"])))
+    app: dict[str, Any] = dict(color=_random_color(rng), shape=str(rng.choice(["disk", "square"])))
     app["y"] = float(lane_y + rng.uniform(-0.02, 0.02)) if lane_y is not None else float(rng.uniform(-_SOLO_Y, _SOLO_Y))
     r = float(rng.uniform(*_RADIUS_RANGE))
     small, large = float(rng.uniform(*_GROW_SMALL)), float(rng.uniform(*_GROW_LARGE))

@@ -38,7 +38,7 @@ def available_backends() -> list[str]:
     """Names of the decoding backends importable in this environment."""
     names = ["pyav"]
     try:  # optional
-        import decord  # noqa: F401
+        import decord  # noqa: F401  # pyright: ignore[reportMissingImports]  # optional, not in the dev environment
 
         names.append("decord")
     except ImportError:
@@ -122,6 +122,7 @@ def probe_video(path: str | os.PathLike, backend: str = "pyav") -> dict:
 class _PyAVBackend:
     def __init__(self, path: str, num_threads: int = 0, seek_gap: int = 300):
         import av
+        import av.error  # get_frames catches av.error.FFmpegError
 
         self._av = av
         self.path = path
@@ -250,7 +251,7 @@ class _PyAVBackend:
 class _DecordBackend:  # optional; only used when decord is installed
     def __init__(self, path: str, num_threads: int = 0):
         try:
-            import decord
+            import decord  # pyright: ignore[reportMissingImports]  # optional, not in the dev environment
         except ImportError as e:
             raise VideoError("backend 'decord' requested but decord is not installed; use backend='pyav'") from e
         try:
@@ -265,6 +266,8 @@ class _DecordBackend:  # optional; only used when decord is installed
         self.width, self.height = int(w), int(h)
 
     def get_frames(self, idx: np.ndarray) -> np.ndarray:
+        if self.vr is None:
+            raise VideoError(f"decoding failed in {self.path}: the reader is closed")
         try:
             return self.vr.get_batch(idx.tolist()).asnumpy()
         except Exception as e:

@@ -37,7 +37,8 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
 
 
 def rng_state() -> dict:
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the global MT19937's legacy tuple (numpy's stubs type a bare get_state() as dict)
     state = {
         "python": random.getstate(),
         "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),

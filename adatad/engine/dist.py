@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -48,11 +51,11 @@ def init_distributed(device: str | None = None) -> DistInfo:
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
 
 
-def all_gather_objects(obj):
+def all_gather_objects(obj: _T) -> list[_T]:
     """Gather one picklable object per rank into a list (rank order); a world of one returns ``[obj]``."""
     if not (dist.is_available() and dist.is_initialized()):
         return [obj]
-    out = [None] * dist.get_world_size()
+    out: list[Any] = [None] * dist.get_world_size()  # every slot filled by all_gather_object
     dist.all_gather_object(out, obj)
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,7 +139,7 @@ def infer_video(model, path: Path, cfg: dict, device: torch.device, batch_size: 
                 bar.update(len(chunk))
         if bar is not None:
             bar.close()
-        det = video_detections(cands, metas, pp["nms"])
+        det: dict[str, Any] = video_detections(cands, metas, pp["nms"])
         det.update(fps=reader.fps, num_frames=reader.num_frames, duration=duration, width=reader.width,
                    height=reader.height, num_windows=len(wins), num_snippets=n)
     return det

@@ -67,7 +67,8 @@ def backbone_param_groups(backbone: nn.Module, cfg: dict) -> list[dict]:
 
 def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     """AdamW (or Adam/SGD) over backbone groups + detector groups; groups with lr 0 are dropped."""
-    groups = backbone_param_groups(model.backbone, cfg["backbone"]) if hasattr(model, "backbone") else []
+    backbone = getattr(model, "backbone", None)
+    groups = backbone_param_groups(backbone, cfg["backbone"]) if isinstance(backbone, nn.Module) else []
     if cfg["paramwise"]:
         groups += detector_param_groups(model, cfg["lr"], cfg["weight_decay"])
     else:

@@ -263,7 +263,7 @@ class Trainer:
             inputs = self.gpu_augment(inputs)
         last_of_group = (it + 1) % self.accumulate == 0 or it + 1 == num_batches
         sync = contextlib.nullcontext()
-        if self.dist.distributed and not last_of_group and hasattr(self.ddp, "no_sync"):
+        if self.dist.distributed and not last_of_group and isinstance(self.ddp, DistributedDataParallel):
             sync = self.ddp.no_sync()
         with sync:
             with autocast(self.device, self.amp, self.amp_dtype):

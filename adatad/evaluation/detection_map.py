@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from adatad.annotation_io import gc_paused, read_json
 
@@ -332,7 +333,7 @@ def _predictions_from(results: Mapping, desc: str, class_names: Sequence[str] | 
     n = len(score_list)
     video_idx = np.repeat(np.arange(len(video_names), dtype=np.int64), counts)
 
-    def first_bad(mask: np.ndarray) -> tuple[str, int]:
+    def first_bad(mask: npt.ArrayLike) -> tuple[str, int]:
         k = int(np.flatnonzero(mask)[0])
         v = int(video_idx[k])
         return video_names[v], k - int(sum(counts[:v]))

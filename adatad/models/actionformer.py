@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -110,12 +111,15 @@ class MaskedMHCA(nn.Module):
         self.n_channels = n_embd // n_head
         self.scale = 1.0 / math.sqrt(self.n_channels)
         kernel_size = stride + 1 if stride > 1 else 3
-        conv = dict(kernel_size=kernel_size, stride=stride, padding=kernel_size // 2, groups=n_embd, bias=False)
-        self.query_conv = ConvModule(n_embd, n_embd, **conv)
+
+        def conv() -> ConvModule:  # depthwise q/k/v embedding
+            return ConvModule(n_embd, n_embd, kernel_size, stride=stride, padding=kernel_size // 2, groups=n_embd, bias=False)
+
+        self.query_conv = conv()
         self.query_norm = nn.LayerNorm(n_embd)
-        self.key_conv = ConvModule(n_embd, n_embd, **conv)
+        self.key_conv = conv()
         self.key_norm = nn.LayerNorm(n_embd)
-        self.value_conv = ConvModule(n_embd, n_embd, **conv)
+        self.value_conv = conv()
         self.value_norm = nn.LayerNorm(n_embd)
         self.key = nn.Conv1d(n_embd, n_embd, 1)
         self.query = nn.Conv1d(n_embd, n_embd, 1)
@@ -255,6 +259,8 @@ class Conv1DTransformerProj(nn.Module):
     ``T_0 = T`` and ``T_{l+1} = ceil(T_l / 2)``; ``len = 1 + arch[2]``.
     """
 
+    pos_embed: torch.Tensor  # non-persistent buffer, registered only with use_abs_pe
+
     def __init__(
         self,
         in_channels: int,
@@ -359,7 +365,7 @@ class FPNIdentity(nn.Module):
     def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]):
         if len(feats) != self.num_levels or len(masks) != self.num_levels:
             raise ValueError(f"FPNIdentity built for {self.num_levels} levels, got {len(feats)} features")
-        return [_ln_channels(n, x) for n, x in zip(self.fpn_norms, feats)], list(masks)
+        return [_ln_channels(cast(nn.LayerNorm, n), x) for n, x in zip(self.fpn_norms, feats)], list(masks)
 
 
 class Scale(nn.Module):
@@ -382,6 +388,8 @@ class ActionFormerHead(nn.Module):
     int64 scalar before the first training step (and keeps it int64 in EMA copies); ``load_state_dict`` copies
     such a value into the float32 buffer (``Tensor.copy_`` converts dtypes), so those checkpoints load unchanged.
     """
+
+    loss_normalizer: torch.Tensor  # persistent buffer (see above)
 
     def __init__(
         self,
@@ -439,6 +447,7 @@ class ActionFormerHead(nn.Module):
         self.reg_head = nn.Conv1d(feat_channels, 2, kernel_size, padding=kernel_size // 2)
         self.scale = nn.ModuleList(Scale() for _ in self.strides)
         if cls_prior_prob > 0:
+            assert self.cls_head.bias is not None  # nn.Conv1d's default bias=True
             nn.init.constant_(self.cls_head.bias, -math.log((1 - cls_prior_prob) / cls_prior_prob))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

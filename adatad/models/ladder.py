@@ -30,7 +30,8 @@ reported as expected-missing, like adapters.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 import torch.utils.checkpoint as torch_checkpoint
@@ -65,7 +66,7 @@ class SideLadder(nn.Module):
         if len(feats) != len(self.adapters):
             raise ValueError(f"SideLadder has {len(self.adapters)} adapters but got {len(feats)} feature maps")
         out = feats[-1]
-        for adapter, f in zip(self.adapters, feats):
+        for adapter, f in zip(cast(Iterable[TIAdapter], self.adapters), feats):
             if self.with_cp and torch.is_grad_enabled():
                 delta = torch_checkpoint.checkpoint(adapter.branch, f, batch, grid, use_reentrant=False)
             else:
@@ -91,6 +92,8 @@ class LadderBackbone(nn.Module):
         with_cp: activation checkpointing of the ladder's adapters.
         out_len: output length (linear interpolation); ``None``: ``T / tubelet_size``.
     """
+
+    pos_embed: Tensor  # persistent buffer
 
     def __init__(
         self,

@@ -186,7 +186,7 @@ class Attention(nn.Module):
         """``x [N, L, C]`` -> ``[N, L, C]``."""
         n, length, c = x.shape
         bias = None
-        if self.q_bias is not None:
+        if self.q_bias is not None and self.v_bias is not None:  # both set (qkv_bias) or both None
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
         qkv = F.linear(x, self.qkv.weight, bias)
         q, k, v = qkv.reshape(n, length, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
@@ -226,6 +226,7 @@ class TIAdapter(nn.Module):
         self.conv = nn.Conv1d(hidden, hidden, 1)
         self.up_proj = nn.Linear(hidden, embed_dims)
         self.gamma = nn.Parameter(torch.ones(1))
+        assert self.dwconv.bias is not None and self.conv.bias is not None  # nn.Conv1d's default bias=True
         nn.init.normal_(self.dwconv.weight, std=math.sqrt(2.0 / kernel_size))
         nn.init.zeros_(self.dwconv.bias)
         nn.init.normal_(self.conv.weight, std=math.sqrt(2.0 / hidden))
@@ -318,6 +319,8 @@ class VideoMAEBackbone(nn.Module):
         out_len: temporal length of the output (linear interpolation); ``None``: ``T / tubelet_size``.
         freeze_drop_path: in adapter mode, also put ``drop_path`` in eval mode (not OpenTAD's behaviour).
     """
+
+    pos_embed: Tensor  # persistent buffer
 
     def __init__(
         self,

@@ -239,7 +239,7 @@ def _read_hf_dir(path: Path) -> tuple[dict[str, Tensor], dict]:
         for shard in shards:
             state.update(_safetensors_load(path / shard))
     elif bin_file.is_file():
-        state = _torch_load(bin_file)
+        state = _tensor_dict(_torch_load(bin_file), bin_file.name, path)
     else:
         raise WeightLoadError(f"{path} has config.json but no model.safetensors or pytorch_model.bin")
     return dict(state), config
