@@ -199,6 +199,7 @@ def test_sensitivity_bins_hand_computed():
     assert cov == [1, 0, 0, 0, 1]
     num = {b["label"]: b for b in s["sensitivity"]["num_instances"]["bins"]}
     assert num["S"]["num_ground_truth"] == 2 and num["XS"]["num_ground_truth"] == 0
+    assert [b["interval"] for b in num.values()] == ["1", "2-40", "41-80", "> 80"]
     # both GT: FP, TP, FP with 2 GT: AP = .5 * 1/2; AP_N: .5 * (1 / (1 + 1))
     assert num["S"]["mAP"] == [pytest.approx(0.25)] and num["S"]["mAP_N"] == [pytest.approx(0.25)]
 

@@ -74,17 +74,17 @@ ERROR_TYPES: tuple[str, ...] = OUTCOMES[1:]
 MIN_TIOU = 0.1
 """Below this tIoU with every GT of its video a false positive is a background error (DETAD's ``min_tiou_thr``)."""
 
-# name -> (edges, labels, unit); bin k is (edges[k], edges[k+1]], the first bin also includes edges[0]
+# name -> (edges, labels, unit); bin k is (edges[k], edges[k+1]], the first bin also includes edges[0]; "count": integers
 BINS: dict[str, dict[str, tuple[tuple[float, ...], tuple[str, ...], str]]] = {
     "thumos": {
         "length": ((0, 3, 6, 12, 18, math.inf), ("XS", "S", "M", "L", "XL"), "s"),
         "coverage": ((0, 0.02, 0.04, 0.06, 0.08, 1), ("XS", "S", "M", "L", "XL"), ""),
-        "num_instances": ((-1, 1, 40, 80, math.inf), ("XS", "S", "M", "L"), ""),
+        "num_instances": ((-1, 1, 40, 80, math.inf), ("XS", "S", "M", "L"), "count"),
     },
     "activitynet": {
         "length": ((0, 30, 60, 120, 180, math.inf), ("XS", "S", "M", "L", "XL"), "s"),
         "coverage": ((0, 0.2, 0.4, 0.6, 0.8, 1), ("XS", "S", "M", "L", "XL"), ""),
-        "num_instances": ((-1, 1, 4, 8, math.inf), ("XS", "S", "M", "L"), ""),
+        "num_instances": ((-1, 1, 4, 8, math.inf), ("XS", "S", "M", "L"), "count"),
     },
 }
 """DETAD's bins: THUMOS-14 (``false_positive_analysis.py --is_thumos14``) and ActivityNet."""
@@ -178,6 +178,11 @@ def _bin_index(values: np.ndarray, edges: Iterable[float]) -> np.ndarray:
 
 
 def _interval_text(lo: float, hi: float, first: bool, unit: str) -> str:
+    """``(6, 12] s``; for counts (unit ``"count"``) the integers in the bin: ``1``, ``2-40``, ``> 80``."""
+    if unit == "count":
+        a = max(int(math.floor(lo)) + 1, 1)  # a GT instance's video has at least one
+        return f"> {a - 1}" if math.isinf(hi) else (str(a) if a == int(hi) else f"{a}-{int(hi)}")
+
     def f(x: float) -> str:
         return "inf" if math.isinf(x) else f"{x:g}"
 
