@@ -166,6 +166,13 @@
       h("thead", {}, h("tr", {}, h("th", { text: "tIoU" }), thr.map((t) => h("th", { text: t.toFixed(2) })), h("th", { text: "Avg" }))),
       h("tbody", {}, h("tr", { class: "big" }, h("td", { text: "mAP (%)" }), S.mAP.map((v) => h("td", { text: pct(v) })),
         h("td", { text: pct(S.average_mAP) })))));
+    const st = S.stats, n = (x) => Number(x).toLocaleString("en-US");
+    const notes = [`${n(st.num_evaluated)} of ${n(st.num_predictions)} predictions evaluated`];
+    if (st.num_ignored_label) notes.push(`${n(st.num_ignored_label)} ignored (labels that are not evaluated classes: ${st.ignored_labels.join(", ")})`);
+    if (st.num_unknown_video) notes.push(`${n(st.num_unknown_video)} on ${n(st.num_unknown_videos)} videos absent from the annotations (false positives)`);
+    if (st.num_other_subset_video) notes.push(`${n(st.num_other_subset_video)} on videos of another subset (false positives)`);
+    if (st.num_gt_videos_without_predictions) notes.push(`${n(st.num_gt_videos_without_predictions)} evaluated videos without any prediction`);
+    sec.append(h("p", { class: "note", text: notes.join(" · ") }));
     const rows = D.classes.slice(0, S.per_class_ap.length).map((name, k) => ({
       name, k, n: S.num_gt_per_class[k], ap: S.per_class_ap[k], avg: mean(S.per_class_ap[k]),
     }));
