@@ -98,6 +98,9 @@ def test_timeline_slider_and_player(page, report, tmp_path):
         assert page.locator("#threshold-value").inner_text() == f"{thr:.2f}"
         assert shown(page) == sum(s >= thr for s in scores), thr
     assert sum(s >= 0.7 for s in scores) < sum(s >= 0.45 for s in scores) < len(scores)
+    for _ in range(15):  # the keyboard moves it too: 0.45 -> 0.30 in steps of 0.01
+        page.locator("#threshold").press("ArrowLeft")
+    assert page.locator("#threshold-value").inner_text() == "0.30" and shown(page) == sum(s >= 0.3 for s in scores)
 
     # the player: the file plays in this browser (H.264), a click on a segment seeks to its start
     page.wait_for_function("document.getElementById('player').readyState >= 2", timeout=20_000)

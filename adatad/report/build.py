@@ -67,8 +67,12 @@ def find_video_files(videos_dir: str | os.PathLike, names: Iterable[str]) -> dic
 
 
 def _relative_url(target: Path, out_dir: Path) -> str:
-    """A relative URL from the HTML file's folder to ``target`` (percent-encoded, forward slashes)."""
-    rel = os.path.relpath(Path(target).resolve(), out_dir.resolve())
+    """A relative URL from the HTML file's folder to ``target`` (percent-encoded, forward slashes); an absolute
+    ``file:`` URL when there is no relative path (another drive)."""
+    try:
+        rel = os.path.relpath(Path(target).resolve(), out_dir.resolve())
+    except ValueError:
+        return Path(target).resolve().as_uri()
     return quote(Path(rel).as_posix())
 
 
