@@ -47,6 +47,10 @@
     const c = VIRIDIS[i].map((v, j) => Math.round(v + f * (VIRIDIS[i + 1][j] - v)));
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
+  function niceCeil(v) { // the smallest of 1, 2, 4, 5 or 8 x 10^k that is >= v (axis maximum with round quarter ticks)
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    return [1, 2, 4, 5, 8, 10].map((m) => m * p).find((x) => x >= v * (1 - 1e-9));
+  }
   function legend(names, colors) {
     return h("span", { class: "legend" }, names.map((n, i) => h("span", {}, h("i", { style: `background:${colors[i]}` }), n)));
   }
@@ -221,7 +225,7 @@
       const topItems = E.outcomes.slice(1).map((o, j) => ({ label: OUTCOME_NAMES[j + 1], value: nTopFp ? top[o] / nTopFp : 0, n: top[o], color: OUTCOME_COLORS[j + 1] }));
       const base = at(E.mAP);
       const gains = E.outcomes.slice(1).map((o, j) => ({ label: OUTCOME_NAMES[j + 1].split(" ")[0], value: at(E.mAP_without[o]) - base, color: OUTCOME_COLORS[j + 1] }));
-      const maxGain = Math.max(0.01, ...gains.map((g) => g.value));
+      const maxGain = niceCeil(Math.max(0.001, ...gains.map((g) => g.value)) * 1.05);
       const m = metric.value;
       const sens = ["length", "coverage", "num_instances"].map((name) => {
         const S = E.sensitivity[name];
@@ -239,7 +243,7 @@
           h("div", {}, h("h3", { text: `Top-ranked false positives (in the top G per class): ${Math.round(nTopFp).toLocaleString("en-US")}` }),
             hBarChart(topItems, { width: 420, left: 130, fmt: (v) => `${(100 * v).toFixed(1)}%` }),
             h("h3", { text: `mAP gain (points) when removing each error type (mAP ${pct(base)})` }),
-            barChart(gains, { width: 420, height: 200, max: maxGain * 1.15, tick: (v) => (100 * v).toFixed(1), tip: (v) => `+${(100 * v).toFixed(2)}` }))),
+            barChart(gains, { width: 420, height: 200, max: maxGain, tick: (v) => String(+(100 * v).toFixed(2)), tip: (v) => `+${(100 * v).toFixed(2)}` }))),
         h("h3", { text: `Sensitivity: ${m === "mAP" ? "mAP" : "mAP_N"} (%) of the GT in each bin (under each bar: the bin and its number of GT instances)` }),
         h("div", { class: "grid" }, sens),
         h("h3", { text: "mAP (%) with the false positives of each type removed" }),
