@@ -256,3 +256,39 @@ def random_case(seed: int, exact_copies: bool = False):
     preds.append(("unknown_video", 1.0, 5.0, "A", 0.5))
     preds = [(v, s, max(e, s), lab, round(sc, 2)) for v, s, e, lab, sc in preds]  # ties in scores
     return load_ground_truth(gt_dict(videos), "validation"), load_predictions(pred_dict(preds))
+
+
+def test_matched_gt_ids_equal_a_serial_greedy_matching():
+    """The GT each prediction takes (new output of the evaluator's matching), against one-at-a-time greedy matching
+    in the evaluator's visiting order (continuous random segments: no ties of tIoU)."""
+    from adatad.evaluation.detection_map import match_detections
+
+    rng = np.random.default_rng(11)
+    videos = {f"v{i}": [(s, s + float(rng.uniform(1, 9)), "AB"[int(rng.integers(2))]) for s in rng.uniform(0, 80, 6)] for i in range(4)}
+    preds = []
+    for v, anns in videos.items():
+        for s, e, lab in anns:
+            for _ in range(3):
+                d = float(rng.normal(0, 1.5))
+                preds.append((v, s + d, e + d + float(rng.normal(0, 1)), lab, float(rng.uniform())))
+    preds = [(v, s, max(e, s + 0.1), lab, sc) for v, s, e, lab, sc in preds]
+    gt = load_ground_truth(gt_dict(videos), "validation")
+    p = load_predictions(pred_dict(preds))
+    thr = (0.3, 0.5, 0.7)
+    m = match_detections(gt, p, thr)
+    for t, a in enumerate(thr):
+        taken: set[int] = set()
+        for q, idx in enumerate(m.order):
+            s, e = p.segments[idx]
+            best, best_g = -1.0, -1
+            for g in range(len(gt)):
+                if g in taken or gt.labels[g] != m.cls[q] or gt.video_idx[g] != m.video[q]:
+                    continue
+                gs, ge = gt.segments[g]
+                inter = max(0.0, min(e, ge) - max(s, gs))
+                tiou = inter / ((ge - gs) + (e - s) - inter)
+                if tiou >= a and tiou > best:
+                    best, best_g = tiou, g
+            if best_g >= 0:
+                taken.add(best_g)
+            assert m.matched_gt[t, q] == best_g, (a, q)
