@@ -52,6 +52,7 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     assert "| tIoU | 0.30 | 0.40 | 0.50 | 0.60 | 0.70 | Avg |" in res.stdout
     preds = (work / "predictions_test.json")
     assert preds.is_file() and (work / "map_test.json").is_file()
+    assert (work / "report.html").stat().st_size > 10_000 and "report: " in res.stderr + res.stdout  # beside the predictions
 
     # the seed's test script, on this machine's CPU, with an explicit checkpoint
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CONFIG=str(cfg_file), PYTHON=sys.executable,

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=1, help="windows per forward pass (default 1)")
     parser.add_argument("--gt", default=None, help="annotation JSON: draw the ground truth above the predictions")
+    parser.add_argument("--html", action="store_true",
+                        help="also write report.html: timelines of these videos beside a player (with --gt: mAP and error analysis)")
     parser.add_argument("--class-map", default=None, help="class names file (default: the checkpoint's, else the config's)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
     return parser
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print("adatad infer: no videos found in " + " ".join(args.videos))
         return 2
     facts = ("fps", "num_frames", "duration", "width", "height", "num_windows", "num_snippets")
+    done: dict[str, tuple[Path, list, float]] = {}  # for --html: video -> (file, detections, duration)
     for path in videos:
         t0 = time.time()
         try:
@@ -105,10 +108,31 @@ def main(argv: list[str] | None = None) -> int:
                       ground_truth=[dict(a, score=1.0) for a in gt] if gt else None,
                       title=f"{path.name}: detections (score >= {args.score_threshold})")
         summary["videos"][str(path)] = {"num_detections": len(dets), "seconds": round(time.time() - t0, 2), **video_info}
+        done[path.stem] = (path, dets, float(video_info["duration"]))
         logger.info("%s: %d detections in %.1f s -> %s", path.name, len(dets), time.time() - t0, out_dir / f"{path.stem}.json")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    if args.html and done:
+        _write_html(out_dir / "report.html", done, gt_db, args)
     print(f"adatad infer: {len(summary['videos'])} video(s) done, {len(summary['failed'])} failed; outputs in {out_dir}")
     return 0 if summary["videos"] else 1
+
+
+def _write_html(out: Path, done: dict, gt_db: dict, args) -> None:
+    """report.html for the videos just run: their detections (score >= --score-threshold), with --gt their ground
+    truth, mAP and error analysis over these videos only."""
+    from adatad.report import write_report
+
+    gt = {"database": {v: gt_db[v] for v in done if v in gt_db}} if gt_db else None
+    if gt is not None and not gt["database"]:
+        logger.warning("--html: none of these videos is in %s: the report has no ground truth", args.gt)
+        gt = None
+    write_report(out, {"results": {v: dets for v, (_, dets, _) in done.items()}}, gt,
+                 video_files={v: f for v, (f, _, _) in done.items()}, durations={v: d for v, (_, _, d) in done.items()},
+                 score_threshold=args.score_threshold, title=f"adatad infer: {Path(args.checkpoint).name}",
+                 sources=f"config: {args.config} · checkpoint: {args.checkpoint}" + (f" · ground truth: {args.gt}" if gt else ""),
+                 note=f"Detections with score >= {args.score_threshold} only (adatad infer --score-threshold): the mAP here "
+                 "is lower than that of all of a model's predictions (adatad test)." if gt else None)
+    logger.info("report: %s", out)
 
 
 def _class_names(class_map, checkpoint_names, cfg, num_classes) -> list[str]:

@@ -43,6 +43,27 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         out = dict(result)
         out["predictions"] = str(pred_path)
         (Path(work_dir) / f"map_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
+        if epoch is None:  # the test run: an HTML report next to the predictions
+            write_test_report(Path(work_dir) / "report.html", {"results": results}, cfg, split, state["classes"])
         return out
 
     return evaluate
+
+
+def write_test_report(out: Path, predictions: dict, cfg: dict, split: str, class_names: list[str]) -> Path | None:
+    """``report.html`` (mAP, error analysis, timelines with the videos of ``dataset.data_path``) after a test run.
+    A report that cannot be written is a warning: it never fails the test run."""
+    try:
+        from adatad.report import write_report
+
+        ecfg = cfg["evaluation"]
+        write_report(out, predictions, ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
+                     subset=cfg["dataset"][split]["subset_name"], class_names=class_names,
+                     blocked_videos=cfg["dataset"]["block_list"], tiou_thresholds=ecfg["tiou_thresholds"],
+                     videos_dir=cfg["dataset"]["data_path"] if Path(cfg["dataset"]["data_path"] or "").is_dir() else None,
+                     title=f"adatad test: {out.parent.name}", sources=f"predictions: {out.parent / 'predictions_test.json'}")
+    except Exception as exc:  # the report is a by-product: log it, keep the run's result
+        logger.warning("could not write the HTML report %s: %s: %s", out, type(exc).__name__, exc)
+        return None
+    logger.info("report: %s", out)
+    return out

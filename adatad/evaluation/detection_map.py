@@ -22,7 +22,8 @@ Rules (all observed by running OpenTAD's ``opentad/evaluations/mAP.py``):
 - AP is the interpolated (VOC 2011 / ActivityNet) AP.
 
 Public API: :func:`load_ground_truth`, :func:`load_predictions`, :func:`evaluate_detections`,
-:func:`format_table`.
+:func:`format_table`; :func:`match_detections` gives the per-prediction matching behind the numbers
+(used by the error analysis, :mod:`adatad.evaluation.error_analysis`).
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ from adatad.annotation_io import gc_paused, read_json
 __all__ = [
     "DEFAULT_TIOU_THRESHOLDS",
     "GroundTruth",
+    "Matching",
     "Predictions",
     "load_ground_truth",
     "load_predictions",
     "evaluate_detections",
+    "match_detections",
     "format_table",
 ]
 
@@ -466,18 +469,17 @@ def _greedy_match(pair_inst: np.ndarray, pair_gt: np.ndarray, n_inst: int, n_gt:
         n_inst, n_gt: number of prediction / GT instances.
 
     Returns:
-        bool ``[n_inst]``: whether the instance is matched (true positive).
+        int64 ``[n_inst]``: the GT instance each prediction instance is matched to, -1 if none (false positive).
     """
-    matched_all = np.zeros(n_inst, dtype=bool)
+    gt_of = np.full(n_inst, -1, dtype=np.int64)
     if pair_inst.size == 0:
-        return matched_all
+        return gt_of
     # compact ids for the instances that have candidates (monotone, so priorities are kept)
     first = np.flatnonzero(np.r_[True, pair_inst[1:] != pair_inst[:-1]])
     inst_ids = pair_inst[first]
     ptr = first.copy()
     end = np.r_[first[1:], pair_inst.size]
     n_act = inst_ids.size
-    matched = np.zeros(n_act, dtype=bool)
     none = np.int64(n_act)
     holder = np.full(n_gt, none, dtype=np.int64)
     active = np.arange(n_act)
@@ -486,16 +488,14 @@ def _greedy_match(pair_inst: np.ndarray, pair_gt: np.ndarray, n_inst: int, n_gt:
         old = holder[target]
         np.minimum.at(holder, target, active)
         won = holder[target] == active
-        winners = active[won]
-        matched[winners] = True
         # previous holders that lost their GT to an earlier prediction become free again
         displaced = old[won & (old != none)]
-        matched[displaced] = False
         free = np.concatenate([active[~won], displaced])
         ptr[free] += 1
         active = free[ptr[free] < end[free]]
-    matched_all[inst_ids] = matched
-    return matched_all
+    held = np.flatnonzero(holder != none)
+    gt_of[inst_ids[holder[held]]] = held
+    return gt_of
 
 
 def _as_thresholds(tiou_thresholds: Iterable[float]) -> np.ndarray:
@@ -507,19 +507,40 @@ def _as_thresholds(tiou_thresholds: Iterable[float]) -> np.ndarray:
     return thr
 
 
-def evaluate_detections(
+@dataclass
+class Matching:
+    """Every evaluated prediction (``n`` of them) matched to the GT at every threshold (``T``), as
+    :func:`evaluate_detections` matches them.
+
+    Attributes:
+        thresholds: float64 ``[T]``.
+        order: int64 ``[n]`` index into the :class:`Predictions` of each evaluated prediction, in the visiting
+            order: grouped by class, and within a class by decreasing score (the reference's order).
+        cls: int64 ``[n]`` class index (into ``GroundTruth.classes``).
+        video: int64 ``[n]`` index into ``GroundTruth.video_names``; -1 for a video without evaluated GT.
+        cls_bounds: int64 ``[C + 1]``: the predictions of class ``c`` are ``cls_bounds[c]:cls_bounds[c + 1]``.
+        matched_gt: int64 ``[T, n]`` the GT instance (index into the GT arrays) each prediction is matched to
+            at each threshold, -1 for a false positive.
+        npos: float64 ``[C]`` number of GT instances per class.
+        stats: prediction counts, as in the result of :func:`evaluate_detections`.
+    """
+
+    thresholds: np.ndarray
+    order: np.ndarray
+    cls: np.ndarray
+    video: np.ndarray
+    cls_bounds: np.ndarray
+    matched_gt: np.ndarray
+    npos: np.ndarray
+    stats: dict[str, Any]
+
+
+def match_detections(
     gt: GroundTruth,
     preds: Predictions,
     tiou_thresholds: Iterable[float] = DEFAULT_TIOU_THRESHOLDS,
-) -> dict[str, Any]:
-    """Compute per-class interpolated AP and mAP at each tIoU threshold (OpenTAD's numbers).
-
-    Returns:
-        dict with ``tiou_thresholds`` (list), ``mAP`` (list, one per threshold), ``average_mAP``,
-        ``per_class_ap`` ({class: [AP per threshold]}), ``classes``, ``subset``, ``num_ground_truth``,
-        ``stats`` (prediction counts: evaluated, ignored labels, unknown / other-subset / blocked videos,
-        zero-length, GT videos without any prediction). Values at full float precision.
-    """
+) -> Matching:
+    """Match predictions to the GT at each tIoU threshold: the first half of :func:`evaluate_detections`."""
     thr = _as_thresholds(tiou_thresholds)
     n_thr = thr.size
     n_cls = len(gt.classes)
@@ -639,8 +660,28 @@ def evaluate_detections(
         ok = tiou >= thr[t]
         inst_list.append(pair_q[ok] + t * n)
         gt_list.append(pair_g[ok] + t * n_gt)
-    matched = _greedy_match(np.concatenate(inst_list), np.concatenate(gt_list), n_thr * n, n_thr * n_gt)
-    tp = matched.reshape(n_thr, n).astype(np.float64)
+    gt_of = _greedy_match(np.concatenate(inst_list), np.concatenate(gt_list), n_thr * n, n_thr * n_gt).reshape(n_thr, n)
+    matched_gt = np.where(gt_of >= 0, gt_order[gt_of % n_gt], -1)
+    return Matching(thr, sel[order], q_cls, q_vid, cls_bounds, matched_gt, npos, stats)
+
+
+def evaluate_detections(
+    gt: GroundTruth,
+    preds: Predictions,
+    tiou_thresholds: Iterable[float] = DEFAULT_TIOU_THRESHOLDS,
+) -> dict[str, Any]:
+    """Compute per-class interpolated AP and mAP at each tIoU threshold (OpenTAD's numbers).
+
+    Returns:
+        dict with ``tiou_thresholds`` (list), ``mAP`` (list, one per threshold), ``average_mAP``,
+        ``per_class_ap`` ({class: [AP per threshold]}), ``classes``, ``subset``, ``num_ground_truth``,
+        ``stats`` (prediction counts: evaluated, ignored labels, unknown / other-subset / blocked videos,
+        zero-length, GT videos without any prediction). Values at full float precision.
+    """
+    m = match_detections(gt, preds, tiou_thresholds)
+    thr, cls_bounds, npos, stats = m.thresholds, m.cls_bounds, m.npos, m.stats
+    n_thr, n_cls = thr.size, len(gt.classes)
+    tp = (m.matched_gt >= 0).astype(np.float64)
 
     # --- AP per class and threshold ---
     ap = np.zeros((n_thr, n_cls))
