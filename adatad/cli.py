@@ -31,8 +31,13 @@ USAGE = "usage: adatad [--version] [--help] COMMAND [ARGS]"
 
 def _help() -> str:
     width = max(map(len, COMMANDS))
-    lines = [USAGE, "", "End-to-end temporal action detection (AdaTAD: VideoMAE + TIA adapters + ActionFormer) in plain PyTorch.",
-             "", "commands:"]
+    lines = [
+        USAGE,
+        "",
+        "End-to-end temporal action detection (AdaTAD: VideoMAE + TIA adapters + ActionFormer) in plain PyTorch.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     lines += ["", "'adatad COMMAND --help' describes a command."]
     return "\n".join(lines)

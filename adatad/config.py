@@ -304,8 +304,7 @@ def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None =
     if validate_keys:
         validate(cfg)
     resolved = merge(_schema_defaults(SCHEMA), cfg)
-    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied,
-                         "file_values": file_values}
+    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied, "file_values": file_values}
     return resolved
 
 

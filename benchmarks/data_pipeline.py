@@ -460,8 +460,7 @@ def main(argv=None) -> int:
         f"| test | {m['test_decode']:.2f} | {m['test_tf']:.2f} | {test_s:.2f} | {1 / test_s:.3f} | "
         f"{OPENTAD['test_s_per_window']} | {OPENTAD['test_s_per_window'] / test_s:.2f}x |",
         "",
-        "OpenTAD numbers: measured with OpenTAD's own pipeline (decord decode + mmaction/imgaug transforms), "
-        "same machine kind, one core.",
+        "OpenTAD numbers: measured with OpenTAD's own pipeline (decord decode + mmaction/imgaug transforms), same machine kind, one core.",
     ]
     (out_dir / "data_pipeline_cpu.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

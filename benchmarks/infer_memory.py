@@ -31,9 +31,11 @@ def make_video(path: Path, minutes: float, seed: int) -> None:
 
 def peak_rss_of(cmd: list[str]) -> tuple[float, float, str]:
     """Run ``cmd`` in a child process; -> (peak RSS MiB of the child, seconds, output tail)."""
-    code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stdout[-500:] + r.stderr[-1500:]); "
-            "sys.exit(r.returncode)")
+    code = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stdout[-500:] + r.stderr[-1500:]); "
+        "sys.exit(r.returncode)"
+    )
     t0 = time.time()
     res = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
     if res.returncode != 0:
@@ -53,11 +55,25 @@ def main() -> int:
         for i, minutes in enumerate(args.minutes):
             video = Path(tmp) / f"synthetic_{minutes:g}min.mp4"
             make_video(video, minutes, seed=i)
-            cmd = [sys.executable, "-m", "adatad.cli", "infer", str(video), "--config", args.config, "--checkpoint",
-                   args.checkpoint, "--out", str(Path(tmp) / "out"), "--device", "cpu"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "adatad.cli",
+                "infer",
+                str(video),
+                "--config",
+                args.config,
+                "--checkpoint",
+                args.checkpoint,
+                "--out",
+                str(Path(tmp) / "out"),
+                "--device",
+                "cpu",
+            ]
             peak, seconds, _ = peak_rss_of(cmd)
-            rows.append({"minutes": minutes, "frames": int(minutes * 60 * 30), "peak_rss_mib": round(peak, 1),
-                         "seconds": round(seconds, 1)})
+            rows.append(
+                {"minutes": minutes, "frames": int(minutes * 60 * 30), "peak_rss_mib": round(peak, 1), "seconds": round(seconds, 1)}
+            )
             print(rows[-1])
     result = {
         "command": " ".join(["python", *sys.argv]),
@@ -68,9 +84,16 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "infer_memory.json").write_text(json.dumps(result, indent=1))
-    md = ["# `adatad infer` peak memory vs video length (CPU)", "", f"- command: `{result['command']}`",
-          f"- machine: {result['machine']}", f"- date: {result['date']}", "",
-          "| video (min) | frames | peak RSS (MiB) | wall (s) |", "| ---: | ---: | ---: | ---: |"]
+    md = [
+        "# `adatad infer` peak memory vs video length (CPU)",
+        "",
+        f"- command: `{result['command']}`",
+        f"- machine: {result['machine']}",
+        f"- date: {result['date']}",
+        "",
+        "| video (min) | frames | peak RSS (MiB) | wall (s) |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
     md += [f"| {r['minutes']:g} | {r['frames']} | {r['peak_rss_mib']} | {r['seconds']} |" for r in rows]
     (out / "infer_memory.md").write_text("\n".join(md) + "\n")
     return 0

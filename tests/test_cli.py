@@ -37,8 +37,10 @@ def test_no_command_prints_help(capsys):
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_subcommand_help_without_torch(command):
     """Every sub-command's --help works and imports neither torch nor the heavy libraries (instant start)."""
-    code = (f"import sys; from adatad.cli import main\ntry:\n    main([{command!r}, '--help'])\nexcept SystemExit as e:\n"
-            "    assert e.code == 0, e.code\nprint(sorted(m for m in ('torch', 'av', 'matplotlib') if m in sys.modules))")
+    code = (
+        f"import sys; from adatad.cli import main\ntry:\n    main([{command!r}, '--help'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0, e.code\nprint(sorted(m for m in ('torch', 'av', 'matplotlib') if m in sys.modules))"
+    )
     res = run("-c", code)
     assert res.returncode == 0, res.stderr
     assert f"usage: adatad {command}" in res.stdout

@@ -46,25 +46,54 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
         assert key in ckpt
     assert ckpt["class_names"] == ["MoveRight", "MoveLeft", "Grow", "Shrink", "Blink"]
 
-    res = run([str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint", str(work / "checkpoint" / "best.pth"),
-               "--work-dir", str(work), "--device", "cpu"], tmp_path)
+    res = run(
+        [
+            str(ROOT / "tools/test.py"),
+            str(cfg_file),
+            "--checkpoint",
+            str(work / "checkpoint" / "best.pth"),
+            "--work-dir",
+            str(work),
+            "--device",
+            "cpu",
+        ],
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| tIoU | 0.30 | 0.40 | 0.50 | 0.60 | 0.70 | Avg |" in res.stdout
-    preds = (work / "predictions_test.json")
+    preds = work / "predictions_test.json"
     assert preds.is_file() and (work / "map_test.json").is_file()
     assert (work / "report.html").stat().st_size > 10_000 and "report: " in res.stderr + res.stdout  # beside the predictions
 
     # the seed's test script, on this machine's CPU, with an explicit checkpoint
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CONFIG=str(cfg_file), PYTHON=sys.executable,
-               WORK_DIR=str(tmp_path / "script"))
-    res = subprocess.run(["bash", str(ROOT / "scripts/testing/test_e2e_minimal.sh"), str(work / "checkpoint" / "best.pth")],
-                         capture_output=True, text=True, timeout=300, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        OMP_NUM_THREADS="1",
+        CONFIG=str(cfg_file),
+        PYTHON=sys.executable,
+        WORK_DIR=str(tmp_path / "script"),
+    )
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts/testing/test_e2e_minimal.sh"), str(work / "checkpoint" / "best.pth")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "| mAP |" in res.stdout and (tmp_path / "script" / "predictions_test.json").is_file()
 
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2", "--rdzv_backend=c10d",
-            "--rdzv_endpoint=localhost:0"]
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--nnodes=1",
+    "--nproc_per_node=2",
+    "--rdzv_backend=c10d",
+    "--rdzv_endpoint=localhost:0",
+]
 
 
 def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
@@ -74,16 +103,37 @@ def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
 
     work = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(cfg_file), "--work-dir", str(work), "--device", "cpu"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(
+        [*TORCHRUN, str(ROOT / "tools/train.py"), str(cfg_file), "--work-dir", str(work), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "batch: 2 process(es) x batch 1 x accumulate 1 = effective batch 2; 2 iterations per epoch on each process" in res.stdout
     assert "effective batch is" not in res.stdout  # the recipe's own effective batch
     ckpt = torch.load(work / "checkpoint" / "latest.pth", weights_only=True)
     assert ckpt["global_step"] == 2 * optimizer_steps_per_epoch(4, global_batch=2, world_size=2) == 4
-    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint",
-                          str(work / "checkpoint" / "latest.pth"), "--work-dir", str(work), "--device", "cpu"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(
+        [
+            *TORCHRUN,
+            str(ROOT / "tools/test.py"),
+            str(cfg_file),
+            "--checkpoint",
+            str(work / "checkpoint" / "latest.pth"),
+            "--work-dir",
+            str(work),
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "| mAP |" in res.stdout
     import json
@@ -106,32 +156,61 @@ def test_seed_command_plan_under_torchrun(tmp_path):
     ann, cmap = write_annotations(data, classes, tmp_path / "anno")
     paths = [f"dataset.annotation_path={ann}", f"dataset.class_map={cmap}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", *paths],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(
+        [*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     plan = [line for line in res.stdout.splitlines() if line.startswith("# plan:")]
     assert len(plan) == 2  # one per process
-    assert plan[0].startswith("# plan: 2 process(es) x batch 1 x accumulate 1 = effective batch 2; "
-                              "100 optimizer steps per epoch (200 training videos); epochs 60;")
+    assert plan[0].startswith(
+        "# plan: 2 process(es) x batch 1 x accumulate 1 = effective batch 2; "
+        "100 optimizer steps per epoch (200 training videos); epochs 60;"
+    )
     assert "WARNING" not in res.stdout
 
     # the 1-GPU variant of the seed: effective batch 1 (a warning names the recipe's 2 and the fix)
     res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", "solver.train.batch_size=1", *paths], tmp_path)
     assert "200 optimizer steps per epoch" in res.stdout and "effective batch is 1" in res.stdout
     assert "--keep-effective-batch (or --cfg-options solver.train.accumulate=2)" in res.stdout
-    res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--keep-effective-batch", "--cfg-options",
-               "solver.train.batch_size=1", *paths], tmp_path)
+    res = run(
+        [
+            str(ROOT / "tools/train.py"),
+            str(SEED),
+            "--dry-run",
+            "--keep-effective-batch",
+            "--cfg-options",
+            "solver.train.batch_size=1",
+            *paths,
+        ],
+        tmp_path,
+    )
     assert "1 process(es) x batch 1 x accumulate 2 = effective batch 2; 100 optimizer steps per epoch" in res.stdout
 
     # batch 3 on 2 processes: one line (WORLD_SIZE is what torchrun sets), and the same line under torchrun
-    res = run([str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", "solver.train.batch_size=3"], tmp_path,
-              env=dict(env, WORLD_SIZE="2"))
-    expected = ("adatad: config error: solver.train.batch_size=3 is the global batch (as in OpenTAD) and must be a multiple "
-                "of the 2 processes: either set --cfg-options solver.train.batch_size=2 or 4, or run with a number of "
-                "processes that divides 3")
+    res = run(
+        [str(ROOT / "tools/train.py"), str(SEED), "--dry-run", "--cfg-options", "solver.train.batch_size=3"],
+        tmp_path,
+        env=dict(env, WORLD_SIZE="2"),
+    )
+    expected = (
+        "adatad: config error: solver.train.batch_size=3 is the global batch (as in OpenTAD) and must be a multiple "
+        "of the 2 processes: either set --cfg-options solver.train.batch_size=2 or 4, or run with a number of "
+        "processes that divides 3"
+    )
     assert res.returncode == 2 and res.stderr.strip() == expected, res.stderr
-    res = subprocess.run([*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--cfg-options", "solver.train.batch_size=3",
-                          *paths], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(
+        [*TORCHRUN, str(ROOT / "tools/train.py"), str(SEED), "--cfg-options", "solver.train.batch_size=3", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode != 0 and expected in res.stderr
 
 
@@ -139,8 +218,10 @@ def test_resume_after_epoch_is_exact(cfg_file, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     common = [str(ROOT / "tools/train.py"), str(cfg_file), "--device", "cpu", "--cfg-options", "workflow.end_epoch=3"]
     assert run(common + ["--work-dir", str(full)], tmp_path).returncode == 0
-    res = run([str(ROOT / "tools/train.py"), str(cfg_file), "--device", "cpu", "--work-dir", str(part),
-               "--cfg-options", "workflow.end_epoch=1"], tmp_path)
+    res = run(
+        [str(ROOT / "tools/train.py"), str(cfg_file), "--device", "cpu", "--work-dir", str(part), "--cfg-options", "workflow.end_epoch=1"],
+        tmp_path,
+    )
     assert res.returncode == 0
     res = run(common + ["--work-dir", str(part), "--resume"], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -159,8 +240,14 @@ def test_sigterm_mid_epoch_writes_resumable_checkpoint(tmp_path, tiny_dataset):
     base = [str(ROOT / "tools/train.py"), str(cfg_file), "--device", "cpu"]
     assert run(base + ["--work-dir", str(full)] + opts, tmp_path).returncode == 0
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable] + base + ["--work-dir", str(part)] + opts, cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable] + base + ["--work-dir", str(part)] + opts,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = ""
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -183,6 +270,17 @@ def test_sigterm_mid_epoch_writes_resumable_checkpoint(tmp_path, tiny_dataset):
 
 
 def test_bad_checkpoint_path_is_clear(cfg_file, tmp_path):
-    res = run([str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint", str(tmp_path / "nope.pth"), "--device", "cpu",
-               "--work-dir", str(tmp_path / "w")], tmp_path)
+    res = run(
+        [
+            str(ROOT / "tools/test.py"),
+            str(cfg_file),
+            "--checkpoint",
+            str(tmp_path / "nope.pth"),
+            "--device",
+            "cpu",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ],
+        tmp_path,
+    )
     assert res.returncode == 1 and "checkpoint not found" in res.stderr and "Traceback" not in res.stderr

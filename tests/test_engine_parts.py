@@ -199,7 +199,11 @@ def test_non_finite_loss_stops_with_iteration_and_terms(tmp_path):
     cfg = _schema_defaults(SCHEMA)
     cfg["solver"]["ema"] = False
     trainer = Trainer(cfg, NaNModel(), train_loader=[None] * 3, dist_info=DistInfo(), work_dir=tmp_path)
-    batch = {"inputs": torch.zeros(1, 3, 2, 2, 2), "masks": torch.ones(1, 2, dtype=torch.bool),
-             "gt_segments": [torch.zeros(0, 2)], "gt_labels": [torch.zeros(0, dtype=torch.long)]}
+    batch = {
+        "inputs": torch.zeros(1, 3, 2, 2, 2),
+        "masks": torch.ones(1, 2, dtype=torch.bool),
+        "gt_segments": [torch.zeros(0, 2)],
+        "gt_labels": [torch.zeros(0, dtype=torch.long)],
+    }
     with pytest.raises(NonFiniteLossError, match=r"epoch 4 iteration 7: cls_loss=nan, reg_loss=[-0-9.]+, cost=nan"):
         trainer._step(batch, 7, 10, 4)

@@ -72,7 +72,7 @@ def test_import_graph_has_no_cycle():
         stack.append(node)
         for dep in sorted(GRAPH[node]):
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep)

@@ -24,8 +24,7 @@ from adatad.engine.runner import run_testing, run_training
 from adatad.models.detector import build_detector
 
 CLASSES = ["MoveRight", "Grow", "Blink"]
-DATA = dict(num_train=64, num_test=8, duration_range=(10.0, 14.0), fps_choices=[30.0, 25.0], size=(64, 64), seed=1,
-            classes=CLASSES)
+DATA = dict(num_train=64, num_test=8, duration_range=(10.0, 14.0), fps_choices=[30.0, 25.0], size=(64, 64), seed=1, classes=CLASSES)
 EPOCHS = 50
 
 
@@ -47,17 +46,23 @@ def trained(tmp_path_factory):
         for video, info in database.items():
             for a in info["annotations"]:
                 w.writerow([video, f"{a['segment'][0]:.3f}", f"{a['segment'][1]:.3f}", a["label"]])
-    assert prepare_custom(["--videos", gen["video_dir"], "--annotations", str(root / "labels.csv"), "--out",
-                           str(root / "ds"), "--val-fraction", "0.15"]) == 0
+    assert (
+        prepare_custom(
+            ["--videos", gen["video_dir"], "--annotations", str(root / "labels.csv"), "--out", str(root / "ds"), "--val-fraction", "0.15"]
+        )
+        == 0
+    )
     # the generated config, shrunk for a CPU (the same code path as `adatad train <config>`)
     cfg_path = root / "cpu.py"
-    cfg_path.write_text(f'_base_ = ["{root / "ds" / "config.py"}", "{ROOT / "configs/demo/cpu_small.py"}"]\n'
-                        "window_size = 64\ndataset = dict(window_size=window_size)\n"
-                        "model = dict(backbone=dict(embed_dims=96, depth=2, num_heads=3, adapter_index=[0, 1]),\n"
-                        "             projection=dict(in_channels=96, out_channels=96), head=dict(feat_channels=96))\n"
-                        "solver = dict(train=dict(num_workers=1), val=dict(num_workers=1), test=dict(num_workers=1))\n"
-                        f"scheduler = dict(max_epoch={EPOCHS})\n"
-                        f"workflow = dict(checkpoint_interval={EPOCHS}, val_eval_interval=0, end_epoch={EPOCHS})\n")
+    cfg_path.write_text(
+        f'_base_ = ["{root / "ds" / "config.py"}", "{ROOT / "configs/demo/cpu_small.py"}"]\n'
+        "window_size = 64\ndataset = dict(window_size=window_size)\n"
+        "model = dict(backbone=dict(embed_dims=96, depth=2, num_heads=3, adapter_index=[0, 1]),\n"
+        "             projection=dict(in_channels=96, out_channels=96), head=dict(feat_channels=96))\n"
+        "solver = dict(train=dict(num_workers=1), val=dict(num_workers=1), test=dict(num_workers=1))\n"
+        f"scheduler = dict(max_epoch={EPOCHS})\n"
+        f"workflow = dict(checkpoint_interval={EPOCHS}, val_eval_interval=0, end_epoch={EPOCHS})\n"
+    )
     cfg = load_config(cfg_path)
     torch.manual_seed(int(cfg["solver"]["seed"]))
     torch.save({"state_dict": build_detector(cfg).state_dict()}, root / "untrained.pth")
@@ -89,8 +94,7 @@ def test_custom_dataset_detects_planted_actions_on_held_out_videos(trained):
     for video, info in held_out.items():
         for a in info["annotations"]:
             total += 1
-            found += any(d["label"] == a["label"] and d["score"] >= 0.2 and _iou(d["segment"], a["segment"]) > 0.5
-                         for d in preds[video])
+            found += any(d["label"] == a["label"] and d["score"] >= 0.2 and _iou(d["segment"], a["segment"]) > 0.5 for d in preds[video])
     print(f"planted actions found on held-out videos: {found}/{total}")
     assert found >= 0.7 * total
 
@@ -107,10 +111,31 @@ def test_infer_finds_planted_actions_at_other_frame_rates(trained, tmp_path):
         write_video(videos / f"{name}.mp4", render_video(spec), fps)
     (videos / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "adatad.cli", "infer", str(videos), "--config", str(trained["cfg_path"]),
-                          "--checkpoint", str(trained["ckpt"]), "--out", str(out), "--device", "cpu",
-                          "--score-threshold", "0.05", "--batch-size", "2"],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adatad.cli",
+            "infer",
+            str(videos),
+            "--config",
+            str(trained["cfg_path"]),
+            "--checkpoint",
+            str(trained["ckpt"]),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--score-threshold",
+            "0.05",
+            "--batch-size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert any("broken.mp4" in k for k in summary["failed"])  # reported and skipped, the rest processed

@@ -35,8 +35,9 @@ def data_overrides(data_dir: Path) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adatad demo",
-                                description="The main job on built-in synthetic data: generate (cached), train, test, plot.")
+    p = argparse.ArgumentParser(
+        prog="adatad demo", description="The main job on built-in synthetic data: generate (cached), train, test, plot."
+    )
     p.add_argument("--out", default="exps/demo", help="output folder (default: exps/demo)")
     p.add_argument("--data", default="demo_data", help="synthetic dataset folder (cached, default: demo_data)")
     p.add_argument("--config", default=None, help="demo config (default: configs/demo/demo_tiny.py)")

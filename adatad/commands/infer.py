@@ -29,8 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=1, help="windows per forward pass (default 1)")
     parser.add_argument("--gt", default=None, help="annotation JSON: draw the ground truth above the predictions")
-    parser.add_argument("--html", action="store_true",
-                        help="also write report.html: timelines of these videos beside a player (with --gt: mAP and error analysis)")
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: timelines of these videos beside a player (with --gt: mAP and error analysis)",
+    )
     parser.add_argument("--class-map", default=None, help="class names file (default: the checkpoint's, else the config's)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
     return parser
@@ -77,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     gt_db = json.loads(Path(args.gt).read_text())["database"] if args.gt else {}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"config": str(args.config), "checkpoint": str(args.checkpoint), "score_threshold": args.score_threshold,
-               "videos": {}, "failed": {}}
+    summary = {
+        "config": str(args.config),
+        "checkpoint": str(args.checkpoint),
+        "score_threshold": args.score_threshold,
+        "videos": {},
+        "failed": {},
+    }
     videos = find_videos(args.videos)
     if not videos:
         print("adatad infer: no videos found in " + " ".join(args.videos))
@@ -95,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         dets = detection_records(det, class_names, min_score=args.score_threshold, video=path.stem)
         video_info = {k: det[k] for k in facts}
-        record = {"video": str(path), **video_info, "detections": dets, "config": str(args.config),
-                  "checkpoint": str(args.checkpoint), "score_threshold": args.score_threshold}
+        record = {
+            "video": str(path),
+            **video_info,
+            "detections": dets,
+            "config": str(args.config),
+            "checkpoint": str(args.checkpoint),
+            "score_threshold": args.score_threshold,
+        }
         (out_dir / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
         with open(out_dir / f"{path.stem}.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -104,9 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             for dd in dets:
                 w.writerow([f"{dd['segment'][0]:.2f}", f"{dd['segment'][1]:.2f}", dd["label"], f"{dd['score']:.4f}"])
         gt = gt_db.get(path.stem, {}).get("annotations")
-        plot_timeline(out_dir / f"{path.stem}.png", video_info["duration"], class_names, dets,
-                      ground_truth=[dict(a, score=1.0) for a in gt] if gt else None,
-                      title=f"{path.name}: detections (score >= {args.score_threshold})")
+        plot_timeline(
+            out_dir / f"{path.stem}.png",
+            video_info["duration"],
+            class_names,
+            dets,
+            ground_truth=[dict(a, score=1.0) for a in gt] if gt else None,
+            title=f"{path.name}: detections (score >= {args.score_threshold})",
+        )
         summary["videos"][str(path)] = {"num_detections": len(dets), "seconds": round(time.time() - t0, 2), **video_info}
         done[path.stem] = (path, dets, float(video_info["duration"]))
         logger.info("%s: %d detections in %.1f s -> %s", path.name, len(dets), time.time() - t0, out_dir / f"{path.stem}.json")
@@ -126,12 +145,20 @@ def _write_html(out: Path, done: dict, gt_db: dict, args) -> None:
     if gt is not None and not gt["database"]:
         logger.warning("--html: none of these videos is in %s: the report has no ground truth", args.gt)
         gt = None
-    write_report(out, {"results": {v: dets for v, (_, dets, _) in done.items()}}, gt,
-                 video_files={v: f for v, (f, _, _) in done.items()}, durations={v: d for v, (_, _, d) in done.items()},
-                 score_threshold=args.score_threshold, title=f"adatad infer: {Path(args.checkpoint).name}",
-                 sources=f"config: {args.config} · checkpoint: {args.checkpoint}" + (f" · ground truth: {args.gt}" if gt else ""),
-                 note=f"Detections with score >= {args.score_threshold} only (adatad infer --score-threshold): the mAP here "
-                 "is lower than that of all of a model's predictions (adatad test)." if gt else None)
+    write_report(
+        out,
+        {"results": {v: dets for v, (_, dets, _) in done.items()}},
+        gt,
+        video_files={v: f for v, (f, _, _) in done.items()},
+        durations={v: d for v, (_, _, d) in done.items()},
+        score_threshold=args.score_threshold,
+        title=f"adatad infer: {Path(args.checkpoint).name}",
+        sources=f"config: {args.config} · checkpoint: {args.checkpoint}" + (f" · ground truth: {args.gt}" if gt else ""),
+        note=f"Detections with score >= {args.score_threshold} only (adatad infer --score-threshold): the mAP here "
+        "is lower than that of all of a model's predictions (adatad test)."
+        if gt
+        else None,
+    )
     logger.info("report: %s", out)
 
 
@@ -149,6 +176,8 @@ def _class_names(class_map, checkpoint_names, cfg, num_classes) -> list[str]:
     if not names:
         raise FileNotFoundError("no class names: pass --class-map FILE (one class name per line)")
     if len(names) != num_classes:
-        raise CheckpointError(f"class map has {len(names)} classes but the model/checkpoint has {num_classes}; "
-                              "use the class map the checkpoint was trained with")
+        raise CheckpointError(
+            f"class map has {len(names)} classes but the model/checkpoint has {num_classes}; "
+            "use the class map the checkpoint was trained with"
+        )
     return list(names)

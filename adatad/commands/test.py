@@ -9,11 +9,11 @@ from adatad.commands.train import add_common_args, load_run_config, world_size_f
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adatad test",
-                                description="Test a checkpoint on the config's test split and print the mAP table.")
+    p = argparse.ArgumentParser(prog="adatad test", description="Test a checkpoint on the config's test split and print the mAP table.")
     add_common_args(p)
-    p.add_argument("--checkpoint", required=True,
-                   help="checkpoint to test: an adatad .pth or an OpenTAD epoch_K.pth/best.pth (EMA weights preferred)")
+    p.add_argument(
+        "--checkpoint", required=True, help="checkpoint to test: an adatad .pth or an OpenTAD epoch_K.pth/best.pth (EMA weights preferred)"
+    )
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="only save predictions, skip mAP")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     return p

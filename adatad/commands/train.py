@@ -17,23 +17,36 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: solver.seed of the config, 42)")
     p.add_argument("--id", type=int, default=0, help="repeat-experiment id: the run folder is gpu<N>_id<ID>")
     p.add_argument("--work-dir", default=None, help="override the run folder")
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override config values, e.g. solver.train.batch_size=1 (typed: ints, floats, bools, None, lists)")
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config values, e.g. solver.train.batch_size=1 (typed: ints, floats, bools, None, lists)",
+    )
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="adatad train", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="adatad train", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--resume", nargs="?", const="latest", default=None,
-                   help="resume training: a checkpoint path, or no value for latest.pth of the run folder")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        help="resume training: a checkpoint path, or no value for latest.pth of the run folder",
+    )
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="validate by inference only (skip mAP)")
-    p.add_argument("--disable_deterministic", "--disable-deterministic", action="store_true",
-                   help="allow non-deterministic kernels for speed")
-    p.add_argument("--keep-effective-batch", action="store_true",
-                   help="raise solver.train.accumulate so that the effective batch (global batch x accumulate) equals "
-                   "the config file's own (the recipe's), e.g. after --cfg-options solver.train.batch_size=1")
+    p.add_argument(
+        "--disable_deterministic", "--disable-deterministic", action="store_true", help="allow non-deterministic kernels for speed"
+    )
+    p.add_argument(
+        "--keep-effective-batch",
+        action="store_true",
+        help="raise solver.train.accumulate so that the effective batch (global batch x accumulate) equals "
+        "the config file's own (the recipe's), e.g. after --cfg-options solver.train.batch_size=1",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and the run plan, then exit")
     return p
 
@@ -69,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from adatad.engine.runner import run_training
 
-    result = run_training(cfg, work_dir, device=args.device, resume=args.resume, not_eval=args.not_eval,
-                          deterministic=not args.disable_deterministic, note=note)
+    result = run_training(
+        cfg,
+        work_dir,
+        device=args.device,
+        resume=args.resume,
+        not_eval=args.not_eval,
+        deterministic=not args.disable_deterministic,
+        note=note,
+    )
     return 130 if result.get("interrupted") else 0

@@ -167,8 +167,7 @@ def gt_completeness(segments, window: tuple[float, float]) -> tuple[np.ndarray, 
     return scores, clipped
 
 
-def padded_window(snippet_frames: np.ndarray, start: int, end: int, window_size: int, num_frames: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def padded_window(snippet_frames: np.ndarray, start: int, end: int, window_size: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices of snippets ``[start, end)`` of a video and the window's mask (sliding-window test path).
 
     ``snippet_frames``: the frame index of each snippet of the video (``arange(0, F, stride)`` for the dataset,
@@ -178,7 +177,7 @@ def padded_window(snippet_frames: np.ndarray, start: int, end: int, window_size:
     -> (int64 ``[window_size]`` frame indices, bool ``[window_size]`` mask, true on the real snippets).
     """
     n = len(snippet_frames)
-    idx = np.asarray(snippet_frames[min(start, n):min(end, n)], dtype=np.int64)
+    idx = np.asarray(snippet_frames[min(start, n) : min(end, n)], dtype=np.int64)
     valid = len(idx)
     if valid == 0:
         idx = np.array([num_frames - 1], dtype=np.int64)

@@ -18,7 +18,8 @@ def per_process_batch(cfg: dict, split: str, world_size: int) -> int:
         raise ConfigError(
             f"solver.{key}.batch_size={batch} is the global batch (as in OpenTAD) and must be a multiple of the "
             f"{world_size} processes: either set --cfg-options solver.{key}.batch_size={choices}, or run with a "
-            f"number of processes that divides {batch}")
+            f"number of processes that divides {batch}"
+        )
     return batch // world_size
 
 

@@ -96,8 +96,14 @@ def check_dataset(cfg: dict, split: str) -> None:
         return
 
     d = cfg["dataset"]
-    videos = load_annotations(d["annotation_path"], d["class_map"], d[split]["subset_name"], block_list=d["block_list"],
-                              data_path=d["data_path"], video_ext=d["video_ext"])
+    videos = load_annotations(
+        d["annotation_path"],
+        d["class_map"],
+        d[split]["subset_name"],
+        block_list=d["block_list"],
+        data_path=d["data_path"],
+        video_ext=d["video_ext"],
+    )
     problems = check_videos(videos, fast=True)
     if not problems:
         logger.info("dataset check: %d %s videos present and readable", len(videos), split)
@@ -105,12 +111,13 @@ def check_dataset(cfg: dict, split: str) -> None:
     missing_only = all(p.kind == "missing" for p in problems)
     listing = "\n".join(f"  {p}" for p in problems[:20]) + (f"\n  ... (+{len(problems) - 20})" if len(problems) > 20 else "")
     if missing_only and d[split]["skip_missing"]:
-        logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s",
-                       len(problems), split, listing)
+        logger.warning("dataset check: skipping %d missing videos (dataset.%s.skip_missing=True):\n%s", len(problems), split, listing)
         return
-    raise MissingVideosError(f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
-                       f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
-                       f"only, pass --cfg-options dataset.{split}.skip_missing=True")
+    raise MissingVideosError(
+        f"dataset check found {len(problems)} problem(s) in the {split} split:\n{listing}\n"
+        f"Fix the data (adatad prepare check --config ... prints the full table) or, for missing videos "
+        f"only, pass --cfg-options dataset.{split}.skip_missing=True"
+    )
 
 
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
@@ -121,10 +128,17 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
     workers = int(scfg["num_workers"])
     dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
-    sampler = ResumableSampler(len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size,
-                               drop_last=train, batch_size=batch)
+    sampler = ResumableSampler(
+        len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size, drop_last=train, batch_size=batch
+    )
     return DataLoader(
-        dataset, batch_size=batch, sampler=sampler, num_workers=workers,
-        collate_fn=collate, pin_memory=info.device.type == "cuda", drop_last=False,
-        persistent_workers=train and workers > 0, prefetch_factor=2 if workers > 0 else None,
+        dataset,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=info.device.type == "cuda",
+        drop_last=False,
+        persistent_workers=train and workers > 0,
+        prefetch_factor=2 if workers > 0 else None,
     )

@@ -25,7 +25,6 @@ class CheckpointError(UserError, RuntimeError):
     """A checkpoint path or content that cannot be used."""
 
 
-
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
@@ -41,8 +40,13 @@ def rng_state() -> dict:
     assert isinstance(np_state, tuple)  # the global MT19937's legacy tuple (numpy's stubs type a bare get_state() as dict)
     state = {
         "python": random.getstate(),
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "name": np_state[0],
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -101,15 +105,13 @@ def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
     stripped and OpenTAD names are mapped (``adatad.compat.opentad``). A missing or unexpected
     tensor, or a shape mismatch (a checkpoint of another architecture), fails naming the tensors."""
 
-
     ckpt = load_checkpoint(path)
     state, source = _detector_state_from(ckpt, path)
     if not prefer_ema and source == "state_dict_ema" and isinstance(ckpt.get("state_dict"), dict):
         state, source = ckpt["state_dict"], "state_dict"
     load_detector_state(model, state, f"{path} ({source})")
     logging.getLogger(__name__).info("loaded %d tensors from %s (%s)", len(state), path, source)
-    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"),
-            "class_names": ckpt.get("class_names")}
+    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"), "class_names": ckpt.get("class_names")}
 
 
 def load_detector_state(model, state: dict, what: str) -> None:
@@ -118,8 +120,11 @@ def load_detector_state(model, state: dict, what: str) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or mismatched:
         parts = []
         if mismatched:
@@ -129,8 +134,7 @@ def load_detector_state(model, state: dict, what: str) -> None:
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected tensor(s): " + ", ".join(unexpected[:8]))
         raise CheckpointError(
-            f"checkpoint {what} does not fit this model/config — is it from another architecture or class count? "
-            + " | ".join(parts)
+            f"checkpoint {what} does not fit this model/config — is it from another architecture or class count? " + " | ".join(parts)
         )
     for k, v in state.items():  # e.g. OpenTAD's int64 loss_normalizer in EMA copies
         if own[k].dtype != v.dtype:

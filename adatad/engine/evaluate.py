@@ -35,8 +35,11 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
             return {"average_mAP": None, "predictions": str(pred_path)}
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
-        gt = load_ground_truth(ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
-                               cfg["dataset"][split]["subset_name"], blocked_videos=cfg["dataset"]["block_list"])
+        gt = load_ground_truth(
+            ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
+            cfg["dataset"][split]["subset_name"],
+            blocked_videos=cfg["dataset"]["block_list"],
+        )
         preds = load_predictions({"results": results}, state["classes"])
         result = evaluate_detections(gt, preds, tiou_thresholds=ecfg["tiou_thresholds"])
         logger.info("%s mAP (%s):\n%s", split, tag, format_table(result))
@@ -57,11 +60,18 @@ def write_test_report(out: Path, predictions: dict, cfg: dict, split: str, class
         from adatad.report import write_report
 
         ecfg = cfg["evaluation"]
-        write_report(out, predictions, ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
-                     subset=cfg["dataset"][split]["subset_name"], class_names=class_names,
-                     blocked_videos=cfg["dataset"]["block_list"], tiou_thresholds=ecfg["tiou_thresholds"],
-                     videos_dir=cfg["dataset"]["data_path"] if Path(cfg["dataset"]["data_path"] or "").is_dir() else None,
-                     title=f"adatad test: {out.parent.name}", sources=f"predictions: {out.parent / 'predictions_test.json'}")
+        write_report(
+            out,
+            predictions,
+            ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
+            subset=cfg["dataset"][split]["subset_name"],
+            class_names=class_names,
+            blocked_videos=cfg["dataset"]["block_list"],
+            tiou_thresholds=ecfg["tiou_thresholds"],
+            videos_dir=cfg["dataset"]["data_path"] if Path(cfg["dataset"]["data_path"] or "").is_dir() else None,
+            title=f"adatad test: {out.parent.name}",
+            sources=f"predictions: {out.parent / 'predictions_test.json'}",
+        )
     except Exception as exc:  # the report is a by-product: log it, keep the run's result
         logger.warning("could not write the HTML report %s: %s: %s", out, type(exc).__name__, exc)
         return None

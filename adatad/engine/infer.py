@@ -37,8 +37,7 @@ def window_predictions(model, loader, cfg: dict, device: torch.device, progress:
         inputs = batch["inputs"].to(device, non_blocking=True)
         masks = batch["masks"].to(device, non_blocking=True)
         with amp_context(cfg["solver"], device):
-            candidates = model(inputs, masks, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"],
-                               pre_nms_topk=pp["pre_nms_topk"])
+            candidates = model(inputs, masks, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"], pre_nms_topk=pp["pre_nms_topk"])
         for cand, meta in zip(candidates, batch["metas"]):
             key = (meta["video_name"], int(meta["index"]))
             if key in seen:  # a distributed sampler pads with repeated windows (OpenTAD's own repeats are kept)
@@ -98,8 +97,9 @@ def snippet_plan(num_frames: int, fps: float, snippet_stride: int, reference_fps
     return frames, reference_fps
 
 
-def infer_video(model, path: Path, cfg: dict, device: torch.device, batch_size: int, transform, reference_fps,
-                progress: bool = True) -> dict:
+def infer_video(
+    model, path: Path, cfg: dict, device: torch.device, batch_size: int, transform, reference_fps, progress: bool = True
+) -> dict:
     """Sliding-window detection on one video, streamed window by window (bounded memory).
     -> dict(segments [N,2] seconds, scores [N], labels [N], video facts)."""
     d = cfg["dataset"]
@@ -120,7 +120,7 @@ def infer_video(model, path: Path, cfg: dict, device: torch.device, batch_size: 
             bar = tqdm(total=len(wins), desc=path.name, unit="win", dynamic_ncols=True, leave=False)
         model.eval()
         for b0 in range(0, len(wins), batch_size):
-            chunk = wins[b0:b0 + batch_size]
+            chunk = wins[b0 : b0 + batch_size]
             clips, masks = [], []
             for start, end in chunk:
                 idx, mask = padded_window(frames_of, start, end, window, reader.num_frames)
@@ -133,13 +133,29 @@ def infer_video(model, path: Path, cfg: dict, device: torch.device, batch_size: 
                 out = model(inputs, mask_t, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"], pre_nms_topk=pp["pre_nms_topk"])
             for (start, _end), c in zip(chunk, out):
                 cands.append({k: v.cpu() for k, v in c.items()})
-                metas.append(dict(video_name=path.stem, fps=meta_fps, duration=duration, snippet_stride=stride,
-                                  window_start_frame=start * stride, window_size=window, offset_frames=0))
+                metas.append(
+                    dict(
+                        video_name=path.stem,
+                        fps=meta_fps,
+                        duration=duration,
+                        snippet_stride=stride,
+                        window_start_frame=start * stride,
+                        window_size=window,
+                        offset_frames=0,
+                    )
+                )
             if bar is not None:
                 bar.update(len(chunk))
         if bar is not None:
             bar.close()
         det: dict[str, Any] = video_detections(cands, metas, pp["nms"])
-        det.update(fps=reader.fps, num_frames=reader.num_frames, duration=duration, width=reader.width,
-                   height=reader.height, num_windows=len(wins), num_snippets=n)
+        det.update(
+            fps=reader.fps,
+            num_frames=reader.num_frames,
+            duration=duration,
+            width=reader.width,
+            height=reader.height,
+            num_windows=len(wins),
+            num_snippets=n,
+        )
     return det

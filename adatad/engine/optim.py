@@ -56,12 +56,17 @@ def backbone_param_groups(backbone: nn.Module, cfg: dict) -> list[dict]:
                 rest.append(param)
     groups = []
     if rest:
-        groups.append(dict(params=rest, lr=float(cfg.get("lr", 0.0)), weight_decay=float(cfg.get("weight_decay", 0.0)),
-                           name="backbone"))
+        groups.append(dict(params=rest, lr=float(cfg.get("lr", 0.0)), weight_decay=float(cfg.get("weight_decay", 0.0)), name="backbone"))
     for entry, params in zip(custom, custom_params):
         if params:
-            groups.append(dict(params=params, lr=float(entry["lr"]), weight_decay=float(entry.get("weight_decay", 0.0)),
-                               name=f"backbone_{entry['name']}"))
+            groups.append(
+                dict(
+                    params=params,
+                    lr=float(entry["lr"]),
+                    weight_decay=float(entry.get("weight_decay", 0.0)),
+                    name=f"backbone_{entry['name']}",
+                )
+            )
     return groups
 
 
@@ -97,8 +102,9 @@ class WarmupCosineSchedule:
     ``lr = start + s (base - start) / (W - 1)`` while ``s < W``, then
     ``eta_min + (base - eta_min) (1 + cos(pi (s - W) / (M - W))) / 2``."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int,
-                 warmup_start_lr: float = 0.0, eta_min: float = 1e-8):
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int, warmup_start_lr: float = 0.0, eta_min: float = 1e-8
+    ):
         self.optimizer = optimizer
         self.warmup_steps = int(warmup_steps)
         self.max_steps = max(int(max_steps), self.warmup_steps + 1)
@@ -130,8 +136,12 @@ class WarmupCosineSchedule:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        return {"last_step": self.last_step, "base_lrs": list(self.base_lrs), "warmup_steps": self.warmup_steps,
-                "max_steps": self.max_steps}
+        return {
+            "last_step": self.last_step,
+            "base_lrs": list(self.base_lrs),
+            "warmup_steps": self.warmup_steps,
+            "max_steps": self.max_steps,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.last_step = int(state["last_step"])

@@ -52,8 +52,7 @@ class BatchPlan:
         return self.world_size * self.per_process * self.accumulate
 
     def describe(self) -> str:
-        return (f"{self.world_size} process(es) x batch {self.per_process} x accumulate {self.accumulate} "
-                f"= effective batch {self.effective}")
+        return f"{self.world_size} process(es) x batch {self.per_process} x accumulate {self.accumulate} = effective batch {self.effective}"
 
 
 def batch_plan(cfg: dict, world_size: int) -> BatchPlan:
@@ -64,7 +63,8 @@ def batch_plan(cfg: dict, world_size: int) -> BatchPlan:
         per_process_batch(cfg, split, world_size)
     file_values = cfg["_meta"]["file_values"] if "_meta" in cfg else {}
     recipe = int(file_values.get("solver.train.batch_size", train["batch_size"])) * int(
-        file_values.get("solver.train.accumulate", train["accumulate"]))
+        file_values.get("solver.train.accumulate", train["accumulate"])
+    )
     return BatchPlan(world_size, per, int(train["accumulate"]), recipe)
 
 
@@ -78,14 +78,21 @@ def effective_batch_check(cfg: dict, world_size: int, keep: bool) -> str | None:
     need = plan.recipe_effective / global_batch
     if keep:
         if need != int(need) or need < 1:
-            raise ConfigError(f"--keep-effective-batch: the recipe's effective batch {plan.recipe_effective} is not a "
-                              f"multiple of the global batch {global_batch}; choose solver.train.batch_size so that it is")
+            raise ConfigError(
+                f"--keep-effective-batch: the recipe's effective batch {plan.recipe_effective} is not a "
+                f"multiple of the global batch {global_batch}; choose solver.train.batch_size so that it is"
+            )
         cfg["solver"]["train"]["accumulate"] = int(need)
         return f"effective batch restored to {plan.recipe_effective}: {batch_plan(cfg, world_size).describe()} (--keep-effective-batch)"
-    fix = (f"--keep-effective-batch (or --cfg-options solver.train.accumulate={int(need)})"
-           if need == int(need) and need >= 1 else "a batch size that divides it")
-    return (f"effective batch is {plan.effective} ({plan.describe()}) but this recipe's is {plan.recipe_effective}; "
-            f"results (e.g. the seed's 69.03 mAP) may differ. To restore it use {fix}.")
+    fix = (
+        f"--keep-effective-batch (or --cfg-options solver.train.accumulate={int(need)})"
+        if need == int(need) and need >= 1
+        else "a batch size that divides it"
+    )
+    return (
+        f"effective batch is {plan.effective} ({plan.describe()}) but this recipe's is {plan.recipe_effective}; "
+        f"results (e.g. the seed's 69.03 mAP) may differ. To restore it use {fix}."
+    )
 
 
 def count_training_items(cfg: dict) -> int | None:
@@ -115,8 +122,15 @@ def plan_text(cfg: dict, world_size: int, work_dir: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------- training
-def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: str | None = None, not_eval: bool = False,
-                 deterministic: bool = True, note: str | None = None) -> dict:
+def run_training(
+    cfg: dict,
+    work_dir: Path,
+    device: str | None = None,
+    resume: str | None = None,
+    not_eval: bool = False,
+    deterministic: bool = True,
+    note: str | None = None,
+) -> dict:
     """Train (and validate) with a resolved config in ``work_dir``; returns the trainer's result dict."""
     info = init_distributed(device)
     setup_logging(work_dir, info.rank, "train")
@@ -125,34 +139,49 @@ def run_training(cfg: dict, work_dir: Path, device: str | None = None, resume: s
     if info.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, work_dir / "config.py")
-    logger.info("adatad train: %s (rank %d/%d, device %s, torch %s)", cfg["_meta"]["config_file"], info.rank,
-                info.world_size, info.device, torch.__version__)
+    logger.info(
+        "adatad train: %s (rank %d/%d, device %s, torch %s)",
+        cfg["_meta"]["config_file"],
+        info.rank,
+        info.world_size,
+        info.device,
+        torch.__version__,
+    )
     seed = int(cfg["solver"]["seed"])
     _seed_process(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and deterministic)
 
     check_dataset(cfg, "train")
     train_loader = build_loader(cfg, "train", info, seed)
-    logger.info("batch: %s; %d iterations per epoch on each process", batch_plan(cfg, info.world_size).describe(),
-                len(train_loader))
+    logger.info("batch: %s; %d iterations per epoch on each process", batch_plan(cfg, info.world_size).describe(), len(train_loader))
     evaluate_fn = None
     if cfg["workflow"]["val_eval_interval"] > 0:
         evaluate_fn = make_evaluate_fn(cfg, "val", info, work_dir, not_eval=not_eval)
     model = build_detector(cfg)
-    trainer = Trainer(cfg, model, train_loader, info, work_dir, evaluate_fn=evaluate_fn,
-                      tb_writer=tensorboard_writer(work_dir) if info.is_main else None,
-                      class_names=load_class_map(cfg["dataset"]["class_map"]),
-                      gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None)
+    trainer = Trainer(
+        cfg,
+        model,
+        train_loader,
+        info,
+        work_dir,
+        evaluate_fn=evaluate_fn,
+        tb_writer=tensorboard_writer(work_dir) if info.is_main else None,
+        class_names=load_class_map(cfg["dataset"]["class_map"]),
+        gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None,
+    )
     if resume:
         trainer.resume(work_dir / "checkpoint" / "latest.pth" if resume == "latest" else Path(resume))
     result = trainer.fit()
     if trainer.tb is not None:
         trainer.tb.close()
     if result.get("interrupted"):
-        logger.warning("training stopped at epoch %d iteration %d; resume with --resume (checkpoint: %s)",
-                       result["epoch"], result["iteration"], work_dir / "checkpoint" / "latest.pth")
+        logger.warning(
+            "training stopped at epoch %d iteration %d; resume with --resume (checkpoint: %s)",
+            result["epoch"],
+            result["iteration"],
+            work_dir / "checkpoint" / "latest.pth",
+        )
     else:
-        logger.info("training finished; best average mAP %.2f; run folder %s",
-                    100 * max(result.get("best_map", -1), 0), work_dir)
+        logger.info("training finished; best average mAP %.2f; run folder %s", 100 * max(result.get("best_map", -1), 0), work_dir)
     cleanup()
     return result
 

@@ -28,8 +28,9 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class ResumableSampler(Sampler):
-    def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 drop_last: bool = False, batch_size: int = 1):
+    def __init__(
+        self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False, batch_size: int = 1
+    ):
         """``batch_size``: the per-process batch (to convert batches done into samples to skip on resume)."""
         self.size = size
         self.shuffle = shuffle
@@ -55,7 +56,7 @@ class ResumableSampler(Sampler):
         total = per_rank * self.world_size
         if total > len(order) and order:  # pad by repeating
             order = (order * math.ceil(total / len(order)))[:total]
-        return order[:total][self.rank:total:self.world_size]
+        return order[:total][self.rank : total : self.world_size]
 
     def num_samples_per_rank(self) -> int:
         if self.drop_last:
@@ -67,7 +68,7 @@ class ResumableSampler(Sampler):
         return math.ceil(self.num_samples_per_rank() / self.batch_size)
 
     def __iter__(self):
-        for idx in self._indices()[self.skip:]:
+        for idx in self._indices()[self.skip :]:
             yield (idx, sample_seed(self.seed, self.epoch, idx))
 
     def __len__(self) -> int:

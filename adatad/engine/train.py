@@ -46,8 +46,7 @@ class _StopRequest:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
-        logger.warning("received %s: finishing this iteration, then writing a resumable checkpoint",
-                       signal.Signals(signum).name)
+        logger.warning("received %s: finishing this iteration, then writing a resumable checkpoint", signal.Signals(signum).name)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -57,8 +56,18 @@ class _StopRequest:
 class Trainer:
     """Runs epochs ``start..end_epoch-1``; see :mod:`adatad.engine.runner` for how it is built."""
 
-    def __init__(self, cfg: dict, model: torch.nn.Module, train_loader, dist_info: DistInfo, work_dir: Path,
-                 evaluate_fn=None, tb_writer=None, class_names: list[str] | None = None, gpu_augment=None):
+    def __init__(
+        self,
+        cfg: dict,
+        model: torch.nn.Module,
+        train_loader,
+        dist_info: DistInfo,
+        work_dir: Path,
+        evaluate_fn=None,
+        tb_writer=None,
+        class_names: list[str] | None = None,
+        gpu_augment=None,
+    ):
         """``class_names`` are saved with checkpoints (so that ``adatad infer`` names the classes); ``gpu_augment``
         is a callable applied to each uint8 batch on the device (``dataset.transform.on_gpu``)."""
         self.cfg = cfg
@@ -81,8 +90,10 @@ class Trainer:
         if dist_info.distributed:
             static = bool(solver["static_graph"])
             self.ddp = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=not static, static_graph=static,
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=not static,
+                static_graph=static,
             )
             if solver["fp16_compress"] and self.device.type == "cuda":
                 from torch.distributed.algorithms.ddp_comm_hooks import default as comm_hooks
@@ -97,8 +108,10 @@ class Trainer:
         if sch["type"] != "LinearWarmupCosineAnnealingLR":
             raise ValueError(f"scheduler.type {sch['type']!r} is not supported (LinearWarmupCosineAnnealingLR)")
         self.scheduler = WarmupCosineSchedule(
-            self.optimizer, warmup_steps=sch["warmup_epoch"] * steps_per_epoch,
-            max_steps=sch["max_epoch"] * steps_per_epoch, warmup_start_lr=sch["warmup_start_lr"],
+            self.optimizer,
+            warmup_steps=sch["warmup_epoch"] * steps_per_epoch,
+            max_steps=sch["max_epoch"] * steps_per_epoch,
+            warmup_start_lr=sch["warmup_start_lr"],
             eta_min=sch["eta_min"],
         )
         self.end_epoch = int(cfg["workflow"]["end_epoch"] or sch["max_epoch"])
@@ -137,15 +150,16 @@ class Trainer:
         state = self.state(epoch, iteration)
         for name in names:
             save_atomic(state, self.ckpt_dir / name)
-        logger.info("checkpoint: %s (epoch %d%s)", ", ".join(names), epoch,
-                    f", iteration {iteration}" if iteration else "")
+        logger.info("checkpoint: %s (epoch %d%s)", ", ".join(names), epoch, f", iteration {iteration}" if iteration else "")
 
     def resume(self, path: str | Path) -> None:
         ckpt = load_checkpoint(path, map_location="cpu")
         for key in ("state_dict", "optimizer", "scheduler", "epoch"):
             if key not in ckpt:
-                raise CheckpointError(f"{path} is not a resumable adatad training checkpoint (no {key!r}); "
-                                      "to start from weights only, use model.backbone.pretrained")
+                raise CheckpointError(
+                    f"{path} is not a resumable adatad training checkpoint (no {key!r}); "
+                    "to start from weights only, use model.backbone.pretrained"
+                )
         self.model.load_state_dict(ckpt["state_dict"])
         if self.ema and ckpt.get("state_dict_ema") is not None:
             self.ema.load_state_dict(ckpt["state_dict_ema"])
@@ -178,8 +192,11 @@ class Trainer:
                 if (epoch + 1) % wf["checkpoint_interval"] == 0 or epoch == self.end_epoch - 1:
                     names.append(f"epoch_{epoch}.pth")
                 result = None
-                if self.evaluate_fn and epoch >= wf["val_start_epoch"] and wf["val_eval_interval"] > 0 and (
-                    (epoch + 1) % wf["val_eval_interval"] == 0 or epoch == self.end_epoch - 1
+                if (
+                    self.evaluate_fn
+                    and epoch >= wf["val_start_epoch"]
+                    and wf["val_eval_interval"] > 0
+                    and ((epoch + 1) % wf["val_eval_interval"] == 0 or epoch == self.end_epoch - 1)
                 ):
                     result = self.evaluate_fn(self.ema.module if self.ema else self.model, epoch)
                 self._record(epoch, result)
@@ -224,8 +241,7 @@ class Trainer:
         if self.dist.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=num_batches, initial=skip_batches, desc=f"epoch {epoch}/{self.end_epoch - 1}",
-                       dynamic_ncols=True, leave=False)
+            bar = tqdm(total=num_batches, initial=skip_batches, desc=f"epoch {epoch}/{self.end_epoch - 1}", dynamic_ncols=True, leave=False)
         t_data = time.perf_counter()
         it = skip_batches
         self.optimizer.zero_grad(set_to_none=True)
@@ -273,12 +289,15 @@ class Trainer:
                 terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
                 if self.scaler is not None:  # fp16 overflow: skip this step, the scaler adapts
                     self.skipped_steps += 1
-                    logger.warning("non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)",
-                                   epoch, it, terms, self.skipped_steps)
+                    logger.warning(
+                        "non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)", epoch, it, terms, self.skipped_steps
+                    )
                     self.optimizer.zero_grad(set_to_none=True)
                     return {k: float("nan") for k in losses}
-                raise NonFiniteLossError(f"non-finite loss at epoch {epoch} iteration {it}: {terms}. "
-                                         "Lower the learning rate, check the data, or enable AMP loss scaling.")
+                raise NonFiniteLossError(
+                    f"non-finite loss at epoch {epoch} iteration {it}: {terms}. "
+                    "Lower the learning rate, check the data, or enable AMP loss scaling."
+                )
             loss = cost / self.accumulate
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -308,8 +327,9 @@ class Trainer:
         if self.device.type == "cuda":
             mem = f" mem={torch.cuda.max_memory_allocated(self.device) / 2**30:.2f}GB"
         terms = " ".join(f"{k}={v:.4f}" for k, v in avg.items())
-        logger.info("[train] epoch %d [%d/%d] %s %s data=%.3fs step=%.3fs%s", epoch, it, num_batches, terms, lrs,
-                    data_time, compute_time, mem)
+        logger.info(
+            "[train] epoch %d [%d/%d] %s %s data=%.3fs step=%.3fs%s", epoch, it, num_batches, terms, lrs, data_time, compute_time, mem
+        )
         if self.tb:
             for k, v in avg.items():
                 self.tb.add_scalar(f"train/{k}", v, self.global_step)

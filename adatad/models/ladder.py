@@ -53,6 +53,7 @@ __all__ = ["LadderBackbone", "SideLadder"]
 
 logger = logging.getLogger(__name__)
 
+
 class SideLadder(nn.Module):
     """The side network: one TIA adapter per tapped block, summed onto the deepest tapped feature map."""
 

@@ -410,8 +410,9 @@ def video_detections(
     return dict(segments=out_segs, scores=out_scores, labels=lab_t.long())
 
 
-def detection_records(det: Mapping[str, torch.Tensor], class_names: Sequence[str], min_score: float | None = None,
-                      video: str = "?") -> list[dict]:
+def detection_records(
+    det: Mapping[str, torch.Tensor], class_names: Sequence[str], min_score: float | None = None, video: str = "?"
+) -> list[dict]:
     """One video's ``dict(segments, scores, labels)`` -> ``[{"segment": [s, e], "label": name, "score": x}, ...]``
     (numbers as stored: already rounded by :func:`video_detections`), keeping ``score >= min_score`` when given."""
     segs = torch.as_tensor(det["segments"]).reshape(-1, 2).tolist()
