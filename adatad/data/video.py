@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
@@ -275,8 +274,3 @@ class _DecordBackend:  # optional; only used when decord is installed
 
     def close(self) -> None:
         self.vr = None
-
-
-def video_path(data_path: str | os.PathLike, video_name: str, ext: str = "mp4", prefix: str = "") -> Path:
-    """``data_path/<prefix><video_name>.<ext>`` as OpenTAD's PrepareVideoInfo builds it."""
-    return Path(data_path) / f"{prefix}{video_name}.{ext}"
