@@ -34,7 +34,7 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         if not_eval:
             return {"average_mAP": None, "predictions": str(pred_path)}
         ecfg = cfg["evaluation"]
-        # the split's own subset (THUMOS: val and test are both "validation", as evaluation.subset)
+        # the split's own subset (THUMOS: val and test are both "validation", as OpenTAD evaluates)
         gt = load_ground_truth(
             ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
             cfg["dataset"][split]["subset_name"],
