@@ -277,7 +277,7 @@ def batched_nms(
     max_seg_num: int = 100,
     use_soft_nms: bool = True,
     multiclass: bool = True,
-    sigma: float = 0.7,
+    sigma: float = 0.5,
     voting_thresh: float = 0.0,
     method: int = 2,
     t1: float = 0.0,
