@@ -164,7 +164,7 @@ def _write_html(out: Path, done: dict, gt_db: dict, args) -> None:
 
 def _class_names(class_map, checkpoint_names, cfg, num_classes) -> list[str]:
     """--class-map, else the names saved in the checkpoint (adatad), else the config's class map (OpenTAD)."""
-    from adatad.data.annotations import load_class_map
+    from adatad.annotation_io import load_class_map
     from adatad.engine.checkpoint import CheckpointError
 
     if class_map:
