@@ -316,13 +316,21 @@ class SlidingWindowDataset(_VideoDatasetBase):
         v = self.videos[vi]
         _, gen = item_generators(seed)
         s = self.scale_factor
+        decode_error = None
         with self._open(v) as reader:
             total = reader.num_frames
             grid = np.arange(0, total, self.frame_stride, dtype=np.int64)  # the snippet grid when s = 1
             frame_idx, frame_mask = padded_window(grid, start * s, end * s, self.window_size * s, total)
             valid = int(frame_mask.sum()) // s  # a window's valid snippets are its valid frames // s, as OpenTAD
-            frames = reader.get_frames(frame_idx)
+            try:
+                frames = reader.get_frames(frame_idx)
+            except VideoError as e:
+                # a black window marked as such: the evaluation leaves the whole video out and says so
+                frames = np.zeros((len(frame_idx), reader.height, reader.width, 3), dtype=np.uint8)
+                decode_error = {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
             metas = self._metas(v, reader, start, valid)
+        if decode_error is not None:
+            metas["decode_error"] = decode_error
         mask = torch.zeros(self.window_size, dtype=torch.bool)
         mask[:valid] = True
         return {
