@@ -112,6 +112,19 @@ def test_too_many_bad_samples_stop_with_one_line(bad_dataset, tmp_path):
     assert "more than dataset.train.max_bad_fraction=0.01" in err[0] and f"{BAD_TRAIN} (frame " in err[0]
 
 
+def test_every_training_video_bad_in_a_worker_is_one_line(bad_dataset, tmp_path):
+    """Every attempt fails: the dataset's error crosses a DataLoader worker and still reads as one line."""
+    data = dict(bad_dataset, video_dir=str(tmp_path / "videos"))
+    shutil.copytree(bad_dataset["video_dir"], data["video_dir"])
+    for i in range(4):
+        corrupt_middle(tmp_path / "videos" / f"synth_train_{i:04d}.mp4")
+    cfg = write_tiny_config(tmp_path / "tiny.py", data)
+    res = run(train_cmd(cfg, tmp_path / "run", "solver.train.num_workers=1", "workflow.val_eval_interval=0"), tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    err = [line for line in res.stderr.splitlines() if line.startswith("adatad: error:")]
+    assert len(err) == 1 and err[0].startswith("adatad: error: all 4 training videos failed to decode"), res.stderr[-3000:]
+
+
 def test_resume_after_epoch_is_exact_with_a_corrupt_video(bad_dataset, tmp_path):
     cfg = write_tiny_config(tmp_path / "tiny.py", bad_dataset)
     full, part = tmp_path / "full", tmp_path / "part"

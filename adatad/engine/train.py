@@ -31,6 +31,20 @@ class TooManyBadSamplesError(UserError, RuntimeError):
     """More than ``dataset.train.max_bad_fraction`` of the training samples failed to decode."""
 
 
+def _without_worker_traceback(exc: UserError) -> UserError:
+    """A user error raised in a DataLoader worker (e.g. every training video failing to decode) comes back with the
+    worker's traceback in its message; keep the original one-line message, as the command line prints it."""
+    text = str(exc)
+    if not text.startswith("Caught ") or "Original Traceback" not in text:
+        return exc
+    marker = f"{type(exc).__name__}: "
+    message = text[text.rfind(marker) + len(marker) :].strip() if marker in text else text.strip().splitlines()[-1]
+    try:
+        return type(exc)(message)
+    except Exception:
+        return UserError(message)
+
+
 class _StopRequest:
     """Turns SIGTERM/SIGINT into a flag checked between iterations (a second Ctrl-C aborts at once)."""
 
@@ -282,6 +296,10 @@ class Trainer:
                     if bar is not None:
                         bar.close()
                     return it
+        except UserError as e:
+            if bar is not None:
+                bar.close()
+            raise _without_worker_traceback(e) from None
         except BaseException:
             if bar is not None:  # the error message must not end up on the progress bar's line
                 bar.close()
