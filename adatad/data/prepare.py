@@ -208,7 +208,8 @@ def _cmd_check(args) -> int:
         subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
     decode = args.decode or args.full
-    what = f"headers, then decoding every {stride}th frame" if decode else "headers"
+    frames = "every frame" if stride == 1 else f"frames 0, {stride}, {2 * stride}, ..."
+    what = f"headers, then decoding {frames}" if decode else "headers"
     print(f"checking {len(vids)} videos of {subsets} in {videos} ({what})")
     problems = check_videos(vids, fast=True, tolerance=args.tolerance)
     if decode:
