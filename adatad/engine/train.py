@@ -313,8 +313,9 @@ class Trainer:
         """Count the samples of this batch that replaced one whose video failed to decode (``metas["bad_samples"]``,
         set by the dataset, maybe in a worker), log each bad video once, and stop when the run's fraction of bad
         samples can no longer stay within ``dataset.train.max_bad_fraction`` by the end of this epoch."""
-        local = [f for m in batch["metas"] for f in m.get("bad_samples", ())]
-        parts = all_gather_objects((local, len(batch["metas"])))  # every rank takes the same decision
+        metas = batch.get("metas") or [{}] * len(batch["inputs"])  # a batch without metas: no bad samples
+        local = [f for m in metas for f in m.get("bad_samples", ())]
+        parts = all_gather_objects((local, len(metas)))  # every rank takes the same decision
         failures = [f for fs, _ in parts for f in fs]
         self.samples_seen += sum(n for _, n in parts)
         if not failures:
