@@ -80,6 +80,10 @@ SCHEMA: dict[str, Any] = dict(
             crop_ratio=[0.9, 1.0],
             skip_missing=False,  # adatad
             check_videos=True,  # adatad: probe every video before training
+            # adatad: a sample whose video fails to decode is replaced by the next one (logged once per video,
+            # counted in the log, TensorBoard and the checkpoint); training stops when more than this fraction
+            # of the samples seen so far (counting the rest of the epoch) failed
+            max_bad_fraction=0.01,
         ),
         # mAP evaluation during training. OpenTAD evaluates on its *test* set then (tools/train.py); its dataset.val is
         # only for a validation loss adatad does not have. So val defaults to OpenTAD's test settings.

@@ -41,7 +41,7 @@ from adatad.annotation_io import load_class_map
 from adatad.errors import UserError
 
 from .annotations import VideoInfo, load_annotations
-from .video import VideoReader
+from .video import VideoError, VideoReader
 from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
 
 __all__ = ["TrainDataset", "SlidingWindowDataset", "collate", "item_generators", "MissingVideosError"]
@@ -60,6 +60,11 @@ def item_generators(seed: int | None) -> tuple[np.random.Generator | None, torch
         return None, None
     a, b = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
     return np.random.default_rng(int(a)), torch.Generator().manual_seed(int(b) & (2**63 - 1))
+
+
+def replacement_seed(seed: int, attempt: int) -> int:
+    """The seed of the ``attempt``-th replacement of an item seeded with ``seed`` (its video failed to decode)."""
+    return int(np.random.SeedSequence((int(seed), 0xBADF, int(attempt))).generate_state(1, dtype=np.uint32)[0])
 
 
 def _split_item(item) -> tuple[int, int | None]:
@@ -195,7 +200,29 @@ class TrainDataset(_VideoDatasetBase):
         return len(self.videos)
 
     def __getitem__(self, item) -> dict:
+        """The item at ``index``; when its video fails to decode, the next index (``index + 1, index + 2, ...``
+        modulo the length) with a seed derived from ``(seed, attempt)``, so the replacement is a function of
+        ``(index, seed)`` alone (exact resume holds). ``metas["bad_samples"]`` lists each failure
+        (``video``, ``path``, ``frame``, ``error``): the trainer counts and logs them (this may be a worker)."""
         index, seed = _split_item(item)
+        failures: list[dict] = []
+        for attempt in range(len(self.videos)):
+            j = (index + attempt) % len(self.videos)
+            s = seed if seed is None or attempt == 0 else replacement_seed(seed, attempt)
+            try:
+                out = self._load(j, s)
+            except VideoError as e:
+                v = self.videos[j]
+                failures.append({"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)})
+                continue
+            out["metas"]["bad_samples"] = failures
+            return out
+        raise VideoError(
+            f"all {len(self.videos)} training videos failed to decode (first: {failures[0]['error']}); "
+            "run `adatad prepare check --decode` to list the bad files"
+        )
+
+    def _load(self, index: int, seed: int | None) -> dict:
         v = self.videos[index]
         rng, gen = item_generators(seed)
         s = self.scale_factor
@@ -289,13 +316,21 @@ class SlidingWindowDataset(_VideoDatasetBase):
         v = self.videos[vi]
         _, gen = item_generators(seed)
         s = self.scale_factor
+        decode_error = None
         with self._open(v) as reader:
             total = reader.num_frames
             grid = np.arange(0, total, self.frame_stride, dtype=np.int64)  # the snippet grid when s = 1
             frame_idx, frame_mask = padded_window(grid, start * s, end * s, self.window_size * s, total)
             valid = int(frame_mask.sum()) // s  # a window's valid snippets are its valid frames // s, as OpenTAD
-            frames = reader.get_frames(frame_idx)
+            try:
+                frames = reader.get_frames(frame_idx)
+            except VideoError as e:
+                # a black window marked as such: the evaluation leaves the whole video out and says so
+                frames = np.zeros((len(frame_idx), reader.height, reader.width, 3), dtype=np.uint8)
+                decode_error = {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
             metas = self._metas(v, reader, start, valid)
+        if decode_error is not None:
+            metas["decode_error"] = decode_error
         mask = torch.zeros(self.window_size, dtype=torch.bool)
         mask[:valid] = True
         return {

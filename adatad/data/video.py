@@ -30,7 +30,15 @@ TAIL_TOLERANCE = 8
 
 
 class VideoError(UserError, RuntimeError):
-    """A video file is missing, unreadable, corrupt or truncated. The message names the file."""
+    """A video file is missing, unreadable, corrupt or truncated. The message names the file.
+
+    ``path`` and ``frame`` (the first frame that could not be decoded; None when the file does not even
+    open) are set where known, for the callers that report or skip bad frames."""
+
+    def __init__(self, message: str, path: str | None = None, frame: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.frame = frame
 
 
 def available_backends() -> list[str]:
@@ -222,7 +230,10 @@ class _PyAVBackend:
             except av.error.FFmpegError as e:
                 where = needed[pos] if pos < len(needed) else last_idx
                 raise VideoError(
-                    f"decoding failed in {self.path} near frame {where} (last good frame {last_idx}): {e}; the file is corrupt or truncated"
+                    f"decoding failed in {self.path} near frame {where} (last good frame {last_idx}): {e}; "
+                    "the file is corrupt or truncated",
+                    path=self.path,
+                    frame=int(where),
                 ) from e
             if action == "backoff":
                 backoff = max(2 * backoff, 2 * int(self.rate) + 1)
@@ -232,7 +243,9 @@ class _PyAVBackend:
                 if last_frame is None or needed[pos] - last_idx > TAIL_TOLERANCE:
                     raise VideoError(
                         f"cannot decode frame {needed[pos]} of {self.path}: the stream ended after frame "
-                        f"{last_idx} but the header says {self.num_frames} frames; the file is truncated or corrupt"
+                        f"{last_idx} but the header says {self.num_frames} frames; the file is truncated or corrupt",
+                        path=self.path,
+                        frame=int(needed[pos]),
                     )
                 tail = last_frame.to_ndarray(format="rgb24")
                 for k in needed[pos:]:

@@ -10,23 +10,46 @@ from adatad.annotation_io import load_class_map
 from adatad.engine.builders import build_loader
 from adatad.engine.dist import DistInfo
 from adatad.engine.infer import predict_loader
-from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
+from adatad.errors import UserError
+from adatad.evaluation.detection_map import (
+    evaluate_detections,
+    format_table,
+    load_ground_truth,
+    load_predictions,
+    read_blocked_videos,
+)
 
 logger = logging.getLogger("adatad")
 
 
 def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_eval: bool = False):
     """-> ``evaluate(model, epoch)``: sliding-window inference on ``split``, predictions JSON, mAP (rank 0).
-    The loader is built on first use and kept (validation runs many times)."""
+    The loader is built on first use and kept (validation runs many times).
+
+    A video that cannot be decoded fully is left out of the evaluation, its ground truth included (scoring it
+    as "no detections" would silently lower the mAP): a warning names it and its first bad frame, the mAP table
+    says over how many videos it was computed, and ``undecodable_videos`` in the result lists them."""
     state: dict = {}
 
     def evaluate(model, epoch):
         if "loader" not in state:
             state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
             state["classes"] = load_class_map(cfg["dataset"]["class_map"])
-        results = predict_loader(model, state["loader"], cfg, info, state["classes"])
+        bad: dict = {}
+        results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad)
         if not info.is_main:
             return None
+        n_videos = len(getattr(state["loader"].dataset, "videos", ())) or len(results) + len(bad)
+        coverage = ""
+        if bad:
+            listing = ", ".join(f"{v} (frame {e['frame']})" for v, e in sorted(bad.items()))
+            coverage = f"mAP over {n_videos - len(bad)} of {n_videos} videos: {len(bad)} could not be decoded ({listing})"
+            for v, e in sorted(bad.items()):
+                logger.warning(
+                    "%s: video %s cannot be decoded from frame %s (%s): left out of the evaluation", split, v, e["frame"], e["path"]
+                )
+            if len(bad) == n_videos:
+                raise UserError(f"no {split} video could be decoded: {listing}; run `adatad prepare check --decode`")
         tag = f"epoch_{epoch}" if epoch is not None else "test"
         pred_path = Path(work_dir) / f"predictions_{tag}.json"
         pred_path.write_text(json.dumps({"results": results}))
@@ -35,25 +58,38 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
             return {"average_mAP": None, "predictions": str(pred_path)}
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as OpenTAD evaluates)
+        blocked = _blocked_videos(cfg["dataset"]["block_list"]) + sorted(bad)
         gt = load_ground_truth(
             ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
             cfg["dataset"][split]["subset_name"],
-            blocked_videos=cfg["dataset"]["block_list"],
+            blocked_videos=blocked,
         )
         preds = load_predictions({"results": results}, state["classes"])
         result = evaluate_detections(gt, preds, tiou_thresholds=ecfg["tiou_thresholds"])
-        logger.info("%s mAP (%s):\n%s", split, tag, format_table(result))
+        table = format_table(result) + (f"\n{coverage}" if coverage else "")
+        logger.info("%s mAP (%s):\n%s", split, tag, table)
         out = dict(result)
         out["predictions"] = str(pred_path)
+        out["undecodable_videos"] = {v: {"path": e["path"], "frame": e["frame"]} for v, e in sorted(bad.items())}
         (Path(work_dir) / f"map_{tag}.json").write_text(json.dumps(out, indent=1, default=float))
         if epoch is None:  # the test run: an HTML report next to the predictions
-            write_test_report(Path(work_dir) / "report.html", {"results": results}, cfg, split, state["classes"])
+            write_test_report(Path(work_dir) / "report.html", {"results": results}, cfg, split, state["classes"], blocked)
         return out
 
     return evaluate
 
 
-def write_test_report(out: Path, predictions: dict, cfg: dict, split: str, class_names: list[str]) -> Path | None:
+def _blocked_videos(block_list) -> list[str]:
+    if not block_list:
+        return []
+    if isinstance(block_list, (str, Path)):
+        return read_blocked_videos(block_list)
+    return list(block_list)
+
+
+def write_test_report(
+    out: Path, predictions: dict, cfg: dict, split: str, class_names: list[str], blocked: list[str] | None = None
+) -> Path | None:
     """``report.html`` (mAP, error analysis, timelines with the videos of ``dataset.data_path``) after a test run.
     A report that cannot be written is a warning: it never fails the test run."""
     try:
@@ -66,7 +102,7 @@ def write_test_report(out: Path, predictions: dict, cfg: dict, split: str, class
             ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
             subset=cfg["dataset"][split]["subset_name"],
             class_names=class_names,
-            blocked_videos=cfg["dataset"]["block_list"],
+            blocked_videos=blocked if blocked is not None else cfg["dataset"]["block_list"],
             tiou_thresholds=ecfg["tiou_thresholds"],
             videos_dir=cfg["dataset"]["data_path"] if Path(cfg["dataset"]["data_path"] or "").is_dir() else None,
             title=f"adatad test: {out.parent.name}",

@@ -22,8 +22,12 @@ logger = logging.getLogger("adatad")
 
 
 @torch.no_grad()
-def window_predictions(model, loader, cfg: dict, device: torch.device, progress: bool = True, desc: str = "test"):
-    """Run the model on every window of ``loader``; -> {video: [(candidates in grid units, meta), ...]}."""
+def window_predictions(
+    model, loader, cfg: dict, device: torch.device, progress: bool = True, desc: str = "test", bad_videos: dict | None = None
+):
+    """Run the model on every window of ``loader``; -> {video: [(candidates in grid units, meta), ...]}.
+    Windows that failed to decode (``meta["decode_error"]``) are left out and their video goes into ``bad_videos``
+    (``{video: first decode_error}``); the caller drops such videos entirely."""
     pp = cfg["post_processing"]
     model.eval()
     per_video: dict[str, list] = defaultdict(list)
@@ -39,6 +43,13 @@ def window_predictions(model, loader, cfg: dict, device: torch.device, progress:
         with amp_context(cfg["solver"], device):
             candidates = model(inputs, masks, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"], pre_nms_topk=pp["pre_nms_topk"])
         for cand, meta in zip(candidates, batch["metas"]):
+            if meta.get("decode_error") is not None:
+                if bad_videos is not None:
+                    err = meta["decode_error"]
+                    old = bad_videos.get(meta["video_name"])
+                    if old is None or (err["frame"] is not None and (old["frame"] is None or err["frame"] < old["frame"])):
+                        bad_videos[meta["video_name"]] = err
+                continue
             key = (meta["video_name"], int(meta["index"]))
             if key in seen:  # a distributed sampler pads with repeated windows (OpenTAD's own repeats are kept)
                 continue
@@ -62,16 +73,32 @@ def merge_windows(per_video: dict, cfg: dict, class_names: list[str]) -> dict[st
     return results
 
 
-def predict_loader(model, loader, cfg: dict, info: DistInfo, class_names: list[str]) -> dict[str, list[dict]]:
-    """Distributed sliding-window inference; every rank runs its share, rank 0 merges and returns all videos."""
-    per_video = window_predictions(model, loader, cfg, info.device, progress=info.is_main)
-    gathered = all_gather_objects(dict(per_video))
+def predict_loader(
+    model, loader, cfg: dict, info: DistInfo, class_names: list[str], bad_videos: dict | None = None
+) -> dict[str, list[dict]]:
+    """Distributed sliding-window inference; every rank runs its share, rank 0 merges and returns all videos.
+
+    A video with a window that failed to decode is left out of the result (never scored as "no detections");
+    on rank 0 ``bad_videos`` (if given) receives ``{video: {"path", "frame", "error", ...}}`` from every rank."""
+    bad: dict = {}
+    per_video = window_predictions(model, loader, cfg, info.device, progress=info.is_main, bad_videos=bad)
+    gathered = all_gather_objects((dict(per_video), bad))
     if not info.is_main:
         return {}
     merged: dict[str, list] = defaultdict(list)
     seen: set = set()
-    for part in gathered:
+    all_bad: dict = {}
+    for _, part_bad in gathered:
+        for video, err in part_bad.items():
+            old = all_bad.get(video)
+            if old is None or (err["frame"] is not None and (old["frame"] is None or err["frame"] < old["frame"])):
+                all_bad[video] = err
+    if bad_videos is not None:
+        bad_videos.update(all_bad)
+    for part, _ in gathered:
         for video, windows in part.items():
+            if video in all_bad:
+                continue
             for cand, meta in windows:
                 key = (video, int(meta["index"]))
                 if key not in seen:

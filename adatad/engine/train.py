@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from adatad.engine.amp import amp_settings, autocast
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
-from adatad.engine.dist import DistInfo, all_reduce_mean, broadcast_flag
+from adatad.engine.dist import DistInfo, all_gather_objects, all_reduce_mean, broadcast_flag
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, build_optimizer
 from adatad.errors import UserError
 
@@ -25,6 +25,24 @@ logger = logging.getLogger("adatad.train")
 
 class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN/inf (the message names the epoch, iteration and loss terms)."""
+
+
+class TooManyBadSamplesError(UserError, RuntimeError):
+    """More than ``dataset.train.max_bad_fraction`` of the training samples failed to decode."""
+
+
+def _without_worker_traceback(exc: UserError) -> UserError:
+    """A user error raised in a DataLoader worker (e.g. every training video failing to decode) comes back with the
+    worker's traceback in its message; keep the original one-line message, as the command line prints it."""
+    text = str(exc)
+    if not text.startswith("Caught ") or "Original Traceback" not in text:
+        return exc
+    marker = f"{type(exc).__name__}: "
+    message = text[text.rfind(marker) + len(marker) :].strip() if marker in text else text.strip().splitlines()[-1]
+    try:
+        return type(exc)(message)
+    except Exception:
+        return UserError(message)
 
 
 class _StopRequest:
@@ -121,6 +139,11 @@ class Trainer:
         self.best_map = -1.0
         self.history: list[dict] = []
         self.skipped_steps = 0
+        # training samples whose video failed to decode (each replaced by another sample, see TrainDataset)
+        self.max_bad_fraction = float(cfg["dataset"]["train"].get("max_bad_fraction", 0.01))
+        self.bad_samples = 0
+        self.samples_seen = 0
+        self.bad_videos: dict[str, int | None] = {}  # video -> first bad frame seen (each logged once)
         self.class_names = list(class_names or [])
         self.gpu_augment = gpu_augment
         self._epoch_loss = float("nan")
@@ -140,6 +163,9 @@ class Trainer:
             "best_map": self.best_map,
             "history": self.history,
             "skipped_steps": self.skipped_steps,
+            "bad_samples": self.bad_samples,
+            "samples_seen": self.samples_seen,
+            "bad_videos": dict(self.bad_videos),
             "config": {k: v for k, v in self.cfg.items() if k != "_meta"},
             "class_names": list(self.class_names),
         }
@@ -172,6 +198,9 @@ class Trainer:
         self.best_map = ckpt.get("best_map", -1.0)
         self.history = list(ckpt.get("history", []))
         self.skipped_steps = ckpt.get("skipped_steps", 0)
+        self.bad_samples = ckpt.get("bad_samples", 0)
+        self.samples_seen = ckpt.get("samples_seen", 0)
+        self.bad_videos = dict(ckpt.get("bad_videos", {}))
         if ckpt.get("iteration", 0):
             self.start_epoch, self.start_iter = ckpt["epoch"], ckpt["iteration"]
         else:
@@ -245,30 +274,78 @@ class Trainer:
         t_data = time.perf_counter()
         it = skip_batches
         self.optimizer.zero_grad(set_to_none=True)
-        for batch in loader:
-            t_start = time.perf_counter()
-            data_time = t_start - t_data
-            losses = self._step(batch, it, num_batches, epoch)
-            it += 1
-            compute_time = time.perf_counter() - t_start
-            count += 1
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses['cost']:.3f}", data=f"{data_time:.2f}s", step=f"{compute_time:.2f}s")
-            if self.dist.is_main and (it % wf["logging_interval"] == 0 or it == num_batches):
-                self._log(epoch, it, num_batches, sums, count, data_time, compute_time)
-            t_data = time.perf_counter()
-            if broadcast_flag(stop.requested) and it < num_batches:
-                stop.requested = True
+        try:
+            for batch in loader:
+                t_start = time.perf_counter()
+                data_time = t_start - t_data
+                self._count_bad_samples(batch, epoch, it, num_batches)
+                losses = self._step(batch, it, num_batches, epoch)
+                it += 1
+                compute_time = time.perf_counter() - t_start
+                count += 1
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
                 if bar is not None:
-                    bar.close()
-                return it
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses['cost']:.3f}", data=f"{data_time:.2f}s", step=f"{compute_time:.2f}s")
+                if self.dist.is_main and (it % wf["logging_interval"] == 0 or it == num_batches):
+                    self._log(epoch, it, num_batches, sums, count, data_time, compute_time)
+                t_data = time.perf_counter()
+                if broadcast_flag(stop.requested) and it < num_batches:
+                    stop.requested = True
+                    if bar is not None:
+                        bar.close()
+                    return it
+        except UserError as e:
+            if bar is not None:
+                bar.close()
+            raise _without_worker_traceback(e) from None
+        except BaseException:
+            if bar is not None:  # the error message must not end up on the progress bar's line
+                bar.close()
+            raise
         if bar is not None:
             bar.close()
         self._epoch_loss = all_reduce_mean(sums.get("cost", 0.0) / max(count, 1))
         return None
+
+    def _count_bad_samples(self, batch: dict, epoch: int, it: int, num_batches: int) -> None:
+        """Count the samples of this batch that replaced one whose video failed to decode (``metas["bad_samples"]``,
+        set by the dataset, maybe in a worker), log each bad video once, and stop when the run's fraction of bad
+        samples can no longer stay within ``dataset.train.max_bad_fraction`` by the end of this epoch."""
+        metas = batch.get("metas") or [{}] * len(batch["inputs"])  # a batch without metas: no bad samples
+        local = [f for m in metas for f in m.get("bad_samples", ())]
+        parts = all_gather_objects((local, len(metas)))  # every rank takes the same decision
+        failures = [f for fs, _ in parts for f in fs]
+        self.samples_seen += sum(n for _, n in parts)
+        if not failures:
+            return
+        self.bad_samples += len(failures)
+        for f in failures:
+            if f["video"] not in self.bad_videos:
+                self.bad_videos[f["video"]] = f["frame"]
+                if self.dist.is_main:
+                    logger.warning(
+                        "bad frames: %s cannot be decoded from frame %s (%s); its samples are replaced by others "
+                        "(%d bad sample(s) of %d so far)",
+                        f["video"], f["frame"], f["path"], self.bad_samples, self.samples_seen,
+                    )  # fmt: skip
+        if self.tb:
+            self.tb.add_scalar("train/bad_samples", self.bad_samples, self.global_step)
+        sampler = self.train_loader.sampler
+        per_rank = getattr(sampler, "num_samples_per_rank", lambda: 0)()
+        batch_size = getattr(sampler, "batch_size", 1)
+        remaining = max(0, per_rank - (it + 1) * batch_size) * self.dist.world_size
+        total = self.samples_seen + remaining
+        if self.bad_samples > self.max_bad_fraction * total:
+            listing = ", ".join(f"{v} (frame {fr})" for v, fr in self.bad_videos.items())
+            raise TooManyBadSamplesError(
+                f"training stopped at epoch {epoch} iteration {it + 1}: {self.bad_samples} of {self.samples_seen} "
+                f"training samples failed to decode, more than dataset.train.max_bad_fraction={self.max_bad_fraction:g} "
+                f"of the {total} samples up to the end of this epoch; bad videos: {listing}. Re-encode or remove them "
+                "(`adatad prepare check --decode` lists every bad file), or raise --cfg-options "
+                "dataset.train.max_bad_fraction"
+            )
 
     def _step(self, batch: dict, it: int, num_batches: int, epoch: int) -> dict[str, float]:
         inputs = batch["inputs"].to(self.device, non_blocking=True)
@@ -327,6 +404,8 @@ class Trainer:
         if self.device.type == "cuda":
             mem = f" mem={torch.cuda.max_memory_allocated(self.device) / 2**30:.2f}GB"
         terms = " ".join(f"{k}={v:.4f}" for k, v in avg.items())
+        if self.bad_samples:
+            terms += f" bad_samples={self.bad_samples}"
         logger.info(
             "[train] epoch %d [%d/%d] %s %s data=%.3fs step=%.3fs%s", epoch, it, num_batches, terms, lrs, data_time, compute_time, mem
         )
