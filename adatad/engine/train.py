@@ -148,7 +148,9 @@ class Trainer:
         if not self.dist.is_main:
             return
         state = self.state(epoch, iteration)
-        for name in names:
+        # latest.pth last: it is what --resume takes, so once it names epoch K every other file of epoch K is complete
+        # (a process killed before that resumes from epoch K-1 and writes them again)
+        for name in sorted(names, key=lambda n: n == "latest.pth"):
             save_atomic(state, self.ckpt_dir / name)
         logger.info("checkpoint: %s (epoch %d%s)", ", ".join(names), epoch, f", iteration {iteration}" if iteration else "")
 
