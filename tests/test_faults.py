@@ -1,10 +1,11 @@
 """Process faults (issue #24 item 3): kill -9 at random moments (also inside a checkpoint write), a full disk
-during a checkpoint write and a corrupt latest.pth. Each test starts the real
+during a checkpoint write, a corrupt latest.pth, and a NaN loss on one DDP rank. Each test starts the real
 ``tools/train.py`` on the tiny synthetic config; the test-only fault hooks are environment variables
 (``ADATAD_FAULT_*``, documented where they are read)."""
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from adatad.engine.checkpoint import (
     save_atomic,
     verify_checkpoint,
 )
+from adatad.engine.train import nonfinite_decision
 
 TRAIN = str(ROOT / "tools/train.py")
 TORCHRUN = [
@@ -119,6 +121,12 @@ def test_resume_choice(tmp_path, caplog):
         with pytest.raises(CheckpointError, match=f"no good checkpoint to resume from in {d}: .*start again without --resume"):
             resume_checkpoint(d, mode)
     assert resume_checkpoint(d, str(d / "epoch_0.pth")) == d / "epoch_0.pth"  # a path is taken as given
+
+
+def test_nonfinite_decision_is_one_rule_for_all_ranks():
+    assert nonfinite_decision([], has_scaler=True) == nonfinite_decision([], has_scaler=False) == "step"
+    assert nonfinite_decision([0], has_scaler=True) == nonfinite_decision([1, 0], has_scaler=True) == "skip"
+    assert nonfinite_decision([1], has_scaler=False) == "stop"
 
 
 # ------------------------------------------------------------------------------------------ processes
@@ -281,3 +289,28 @@ def test_corrupt_latest_resume_says_so_and_auto_takes_the_newest_good(cfg_file, 
         flip_byte(p)
     res = run(base + ["workflow.end_epoch=4", "--resume", "auto"], tmp_path)
     assert res.returncode == 1 and f"adatad: error: no good checkpoint to resume from in {d}: " in res.stderr
+
+
+def test_nan_on_one_ddp_rank_stops_every_rank(cfg_file, tmp_path):
+    """Only rank 0's loss becomes NaN (test-only hook ADATAD_FAULT_NAN_LOSS=rank:epoch:iteration). The ranks decide
+    together before backward; on CPU there is no GradScaler, so both stop with the one-line error instead of rank 1
+    waiting forever in DDP's gradient all-reduce."""
+    work = tmp_path / "ddp"
+    t0 = time.time()
+    res = subprocess.run(
+        [*TORCHRUN, TRAIN, str(cfg_file), "--work-dir", str(work), "--device", "cpu"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env(ADATAD_FAULT_NAN_LOSS="0:0:1"),
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    # both ranks, one line each (rank 0's progress bar may precede its line on stderr)
+    errors = re.findall(
+        r"adatad: error: non-finite loss at epoch 0 iteration 1 on rank 0 \(this is rank \d\): [^\n]*?scaling\.", res.stderr
+    )
+    assert len(errors) == 2, out[-3000:]
+    assert {"(this is rank 0)" in e for e in errors} == {True, False}
+    print(f"\nNaN on rank 0 of 2: both ranks stopped after {time.time() - t0:.1f}s")

@@ -81,6 +81,18 @@ def broadcast_flag(flag: bool) -> bool:
     return bool(t.item())
 
 
+def ranks_with_flag(flag: bool) -> list[int]:
+    """The ranks whose ``flag`` is True, known to every rank (one small all-reduce); a world of one: ``[0]`` or ``[]``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [0] if flag else []
+    t = torch.zeros(dist.get_world_size(), dtype=torch.int32)
+    t[dist.get_rank()] = 1 if flag else 0
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return [r for r, v in enumerate(t.tolist()) if v]
+
+
 def cleanup() -> None:
     """Wait for every rank (rank 0 may still be evaluating), then tear the process group down. Destroying it
     while a peer is still working can abort gloo's background threads ("terminate called without an active

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from adatad.engine.amp import amp_settings, autocast
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
-from adatad.engine.dist import DistInfo, all_reduce_mean, broadcast_flag
+from adatad.engine.dist import DistInfo, all_reduce_mean, broadcast_flag, ranks_with_flag
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, build_optimizer
 from adatad.errors import UserError
 
@@ -25,6 +26,26 @@ logger = logging.getLogger("adatad.train")
 
 class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN/inf (the message names the epoch, iteration and loss terms)."""
+
+
+def nonfinite_decision(bad_ranks: list[int], has_scaler: bool) -> str:
+    """What every rank does after a forward pass, given the ranks whose loss is NaN/inf (known to all ranks, gathered
+    before ``backward`` so that no rank waits alone in DDP's gradient all-reduce): ``"step"`` when none, ``"skip"``
+    (every rank drops this step: an fp16 overflow a GradScaler recovers from) or ``"stop"`` (every rank raises
+    :class:`NonFiniteLossError`)."""
+    if not bad_ranks:
+        return "step"
+    return "skip" if has_scaler else "stop"
+
+
+def _fault_nan_at(rank: int) -> tuple[int, int] | None:
+    """Test-only hook (tests/test_faults.py): ``ADATAD_FAULT_NAN_LOSS="RANK:EPOCH:ITER"`` makes that rank's loss NaN at
+    that epoch and iteration, to show that the ranks decide skip-or-stop together. Nothing else should set it."""
+    spec = os.environ.get("ADATAD_FAULT_NAN_LOSS")
+    if not spec:
+        return None
+    r, e, i = (int(x) for x in spec.split(":"))
+    return (e, i) if r == rank else None
 
 
 class _StopRequest:
@@ -124,6 +145,7 @@ class Trainer:
         self.class_names = list(class_names or [])
         self.gpu_augment = gpu_augment
         self._epoch_loss = float("nan")
+        self._fault_nan = _fault_nan_at(dist_info.rank)
 
     # ------------------------------------------------------------------------------------ checkpoints
     def state(self, epoch: int, iteration: int) -> dict:
@@ -287,18 +309,25 @@ class Trainer:
             with autocast(self.device, self.amp, self.amp_dtype):
                 losses = self.ddp(inputs, masks, gt_segments, gt_labels, return_loss=True)
             cost = losses["cost"]
-            if not torch.isfinite(cost):
+            if self._fault_nan == (epoch, it):
+                cost = cost * float("nan")
+                losses = {**losses, "cost": cost}
+            bad = ranks_with_flag(not bool(torch.isfinite(cost)))
+            action = nonfinite_decision(bad, self.scaler is not None)
+            if action != "step":
                 terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
-                if self.scaler is not None:  # fp16 overflow: skip this step, the scaler adapts
+                where = f"epoch {epoch} iteration {it}"
+                if self.dist.distributed:
+                    where += f" on rank {', '.join(map(str, bad))} (this is rank {self.dist.rank})"
+                if action == "skip":  # fp16 overflow: every rank skips this step, the scaler adapts
+                    if isinstance(self.ddp, DistributedDataParallel):  # keep DDP's reducer in step: every rank runs backward
+                        (self.scaler.scale(cost) if self.scaler is not None else cost).backward()
                     self.skipped_steps += 1
-                    logger.warning(
-                        "non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)", epoch, it, terms, self.skipped_steps
-                    )
+                    logger.warning("non-finite loss at %s (%s): step skipped (%d so far)", where, terms, self.skipped_steps)
                     self.optimizer.zero_grad(set_to_none=True)
                     return {k: float("nan") for k in losses}
                 raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch} iteration {it}: {terms}. "
-                    "Lower the learning rate, check the data, or enable AMP loss scaling."
+                    f"non-finite loss at {where}: {terms}. Lower the learning rate, check the data, or enable AMP loss scaling."
                 )
             loss = cost / self.accumulate
             if self.scaler is not None:
