@@ -314,3 +314,58 @@ def test_nan_on_one_ddp_rank_stops_every_rank(cfg_file, tmp_path):
     assert len(errors) == 2, out[-3000:]
     assert {"(this is rank 0)" in e for e in errors} == {True, False}
     print(f"\nNaN on rank 0 of 2: both ranks stopped after {time.time() - t0:.1f}s")
+
+
+def _child_with_rank(parent: int, rank: int) -> int | None:
+    """The pid of ``parent``'s child process whose environment says RANK=<rank> (a torchrun worker)."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (d / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and f"RANK={rank}".encode() in environ:
+            return int(d.name)
+    return None
+
+
+@pytest.mark.parametrize("restarts", [0, 1])
+def test_killed_ddp_rank_is_named_and_torchrun_restart_resumes(cfg_file, tmp_path, restarts):
+    """SIGKILL rank 1 of 2 during epoch 1: the other process does not hang (bounded time): it stops with one line
+    (PeerLostError) and torchrun names the lost rank; with ``--max-restarts`` and ``--resume auto`` the run starts
+    again from the epoch-0 checkpoint and finishes (the first start found no checkpoint and began from scratch)."""
+    work = tmp_path / "ddp"
+    cmd = [*TORCHRUN, f"--max-restarts={restarts}", TRAIN, str(cfg_file), "--work-dir", str(work), "--device", "cpu"]
+    cmd += ["--resume", "auto", "--cfg-options", "workflow.val_eval_interval=0", "workflow.end_epoch=3"]
+    t0 = time.time()
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env(ADATAD_DIST_TIMEOUT_S="60"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    victim = None
+    while time.time() - t0 < 120 and proc.poll() is None and victim is None:
+        if any("[train] epoch 1 [1/2]" in line for line in list(lines)):
+            victim = _child_with_rank(proc.pid, 1)
+            assert victim is not None
+            os.kill(victim, signal.SIGKILL)
+        time.sleep(0.05)
+    assert victim is not None, "".join(lines)[-3000:]
+    proc.wait(timeout=180)
+    reader.join(timeout=10)
+    out = "".join(lines)
+    took = time.time() - t0
+    d = work / "checkpoint"
+    if restarts == 0:
+        assert proc.returncode != 0, out[-3000:]
+        assert "rank      : 1 (local_rank: 1)" in out and "exitcode  : -9" in out, out[-3000:]
+        assert "adatad: error: rank 0: lost another training process during epoch 1 (" in out, out[-3000:]
+    else:
+        assert proc.returncode == 0, out[-3000:]
+        assert "--resume auto: no checkpoint in" in out
+        assert f"resumed from {d / 'latest.pth'}: epoch 1, iteration 0" in out, out[-3000:]
+        assert load_checkpoint(d / "latest.pth")["epoch"] == 2
+    print(f"\nrank 1 of 2 killed (max-restarts {restarts}): torchrun exited with {proc.returncode} after {took:.1f}s")

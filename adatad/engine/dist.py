@@ -2,12 +2,18 @@
 
 ``torchrun`` sets ``LOCAL_RANK``, ``RANK`` and ``WORLD_SIZE``; a plain ``python tools/train.py`` run is a
 world of one and creates no process group. NCCL on GPUs, gloo on CPU.
+
+``ADATAD_DIST_TIMEOUT_S`` (default 1800) is how long a collective waits for a silent peer before failing; a peer
+that dies outright is usually noticed at once (its connection closes) and torchrun then stops the other
+processes and names the lost rank (``torchrun --max-restarts N`` with ``--resume auto`` starts them again from
+the newest good checkpoint).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -47,7 +53,17 @@ def init_distributed(device: str | None = None) -> DistInfo:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size)
+        timeout = timedelta(seconds=float(os.environ.get("ADATAD_DIST_TIMEOUT_S") or 1800))
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        if restart == "0":
+            dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+        else:  # torchrun --max-restarts: keep this generation's keys apart from those the killed one left in the store
+            from torch.distributed.distributed_c10d import PrefixStore
+            from torch.distributed.rendezvous import rendezvous
+
+            store, _, _ = next(rendezvous("env://", rank, world_size, timeout=timeout))
+            store = PrefixStore(f"adatad_restart{restart}", store)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
 
 

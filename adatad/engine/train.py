@@ -28,6 +28,20 @@ class NonFiniteLossError(UserError, RuntimeError):
     """The training loss became NaN/inf (the message names the epoch, iteration and loss terms)."""
 
 
+class PeerLostError(UserError, RuntimeError):
+    """Another DDP process exited or was killed during training (a collective failed)."""
+
+
+def _is_peer_failure(exc: BaseException) -> bool:
+    """A collective that failed because a peer went away (gloo/NCCL connection errors), not a bug of ours."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    msg = str(exc)
+    return isinstance(exc, RuntimeError) and any(k in msg for k in ("gloo", "NCCL", "Connection reset", "Connection closed"))
+
+
 def nonfinite_decision(bad_ranks: list[int], has_scaler: bool) -> str:
     """What every rank does after a forward pass, given the ranks whose loss is NaN/inf (known to all ranks, gathered
     before ``backward`` so that no rank waits alone in DDP's gradient all-reduce): ``"step"`` when none, ``"skip"``
@@ -208,7 +222,16 @@ class Trainer:
         with _StopRequest() as stop:
             for epoch in range(self.start_epoch, self.end_epoch):
                 skip = self.start_iter if epoch == self.start_epoch else 0
-                done = self.train_epoch(epoch, skip, stop)
+                try:
+                    done = self.train_epoch(epoch, skip, stop)
+                except RuntimeError as exc:
+                    if not (self.dist.distributed and _is_peer_failure(exc)):
+                        raise
+                    raise PeerLostError(
+                        f"rank {self.dist.rank}: lost another training process during epoch {epoch} "
+                        f"({(str(exc).splitlines() or [''])[0][:200]}); torchrun's summary names the rank that failed. "
+                        f"Resume with --resume auto (or run torchrun --max-restarts N ... --resume auto to do it for you)"
+                    ) from exc
                 if done is not None:  # interrupted at iteration `done`
                     self.save(epoch, done, names=("latest.pth",))
                     return {"interrupted": True, "epoch": epoch, "iteration": done}
