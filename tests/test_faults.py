@@ -122,6 +122,15 @@ def test_resume_choice(tmp_path, caplog):
             resume_checkpoint(d, mode)
     assert resume_checkpoint(d, str(d / "epoch_0.pth")) == d / "epoch_0.pth"  # a path is taken as given
 
+    # killed between writing epoch_1.pth and latest.pth: auto takes the newer epoch_1.pth, --resume latest.pth
+    d = tmp_path / "killed_between"
+    save_atomic({"epoch": 0, "iteration": 0}, d / "epoch_0.pth")
+    save_atomic({"epoch": 0, "iteration": 0}, d / "latest.pth")
+    save_atomic({"epoch": 1, "iteration": 0}, d / "epoch_1.pth")
+    assert resume_checkpoint(d, "auto") == d / "epoch_1.pth" and resume_checkpoint(d, "latest") == d / "latest.pth"
+    save_atomic({"epoch": 1, "iteration": 0}, d / "latest.pth")
+    assert resume_checkpoint(d, "auto") == d / "latest.pth"
+
 
 def test_nonfinite_decision_is_one_rule_for_all_ranks():
     assert nonfinite_decision([], has_scaler=True) == nonfinite_decision([], has_scaler=False) == "step"
@@ -172,7 +181,7 @@ class Watched:
 
 
 def test_sigkill_at_random_moments_loses_nothing(cfg_file, tmp_path):
-    """SIGKILL the training process 8 times at seeded random moments, half of them inside a checkpoint write (the
+    """SIGKILL the training process up to 8 times at seeded random moments, half of them inside a checkpoint write (the
     test-only hook ADATAD_FAULT_SLOW_SAVE_S holds each write between the temporary file and the rename), resuming
     each time: every file under a checkpoint name is always complete (checksum verified), every resume picks the
     newest complete checkpoint, no announced checkpoint is lost, and the final weights equal an uninterrupted run's
@@ -198,11 +207,17 @@ def test_sigkill_at_random_moments_loses_nothing(cfg_file, tmp_path):
                 verify_checkpoint(p)
             except CheckpointError:
                 torn_seen += 1
-        expected = None
+        # the newest complete checkpoint: latest.pth, or an epoch_K.pth a kill left newer than it (latest.pth is
+        # written last); --resume auto must take it
+        expected, newest = None, None
         if (ckpt_dir / "latest.pth").is_file():
             latest = load_checkpoint(ckpt_dir / "latest.pth")
             expected = (latest["epoch"] + 1, 0) if not latest["iteration"] else (latest["epoch"], latest["iteration"])
-        resume = [] if attempt == 0 else ["--resume"] if expected else ["--resume", "auto"]
+            newest = ckpt_dir / "latest.pth"
+        for p in sorted(ckpt_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem[6:])) if ckpt_dir.is_dir() else []:
+            if expected is None or (int(p.stem[6:]) + 1, 0) > expected:
+                expected, newest = (int(p.stem[6:]) + 1, 0), p
+        resume = [] if attempt == 0 else ["--resume", "auto"]
         w = Watched(base + ["--work-dir", str(work)] + opts + resume, tmp_path, ADATAD_FAULT_SLOW_SAVE_S="0.4")
         killed = False
         if injections < want_injections:
@@ -214,12 +229,12 @@ def test_sigkill_at_random_moments_loses_nothing(cfg_file, tmp_path):
                     in_save += 1
             else:  # anywhere: a random moment after training started
                 if w.wait_for("[train] epoch", deadline):
-                    time.sleep(rng.uniform(0.0, 2.5))
+                    time.sleep(rng.uniform(0.0, 1.0))
             if w.proc.poll() is None:
                 w.kill()
                 killed = True
                 injections += 1
-                partial_left += len(list(ckpt_dir.glob(".*.tmp*")))  # a write the kill cut short (never loaded)
+                partial_left += len(list(ckpt_dir.glob(f".*.tmp{w.proc.pid}")))  # a write this kill cut short (never loaded)
         if not killed:
             w.proc.wait(timeout=max(1, deadline - time.time()))
             w.thread.join(timeout=10)
@@ -227,10 +242,13 @@ def test_sigkill_at_random_moments_loses_nothing(cfg_file, tmp_path):
         for line in out.splitlines():
             if "INFO checkpoint: " in line:
                 announced.update(n for n in line.split("checkpoint: ")[1].split(" (")[0].split(", ") if n.startswith("epoch_"))
+        if attempt > 0 and not expected and "[train] epoch" in out:  # nothing complete yet: --resume auto starts over
+            resumes_checked += 1
+            wrong_resume += "--resume auto: no checkpoint in" not in out or "resumed from " in out
         if expected and "resumed from " in out:
             got = out.split("resumed from ")[1].splitlines()[0]
             resumes_checked += 1
-            if got != f"{ckpt_dir / 'latest.pth'}: epoch {expected[0]}, iteration {expected[1]}":
+            if got != f"{newest}: epoch {expected[0]}, iteration {expected[1]}":
                 wrong_resume += 1
         if not killed:
             assert w.proc.returncode == 0, out[-3000:]
@@ -242,7 +260,8 @@ def test_sigkill_at_random_moments_loses_nothing(cfg_file, tmp_path):
         f"partial writes left by a kill: {partial_left}; resumes checked: {resumes_checked}, wrong resumes: {wrong_resume}; "
         f"runs lost: {0 if finished else 1}, checkpoints lost: {len(lost)}, torn files under a checkpoint name: {torn_seen}"
     )
-    assert finished and injections == want_injections and in_save >= 3 and partial_left >= 3 and resumes_checked >= 4
+    # a run may finish before its random moment comes (timing varies): at least 6 of the 8 planned kills must land
+    assert finished and injections >= 6 and in_save >= 3 and partial_left >= 3 and resumes_checked >= 5
     assert lost == [] and torn_seen == 0 and wrong_resume == 0
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["epoch_0.pth", "epoch_1.pth", "epoch_2.pth", "epoch_3.pth", "latest.pth"]
     a, b = load_checkpoint(ref / "checkpoint" / "latest.pth"), load_checkpoint(ckpt_dir / "latest.pth")

@@ -239,10 +239,25 @@ def _epoch_checkpoints(ckpt_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found, reverse=True)]
 
 
+def _newer_epoch_checkpoint(ckpt_dir: Path, latest: Path) -> Path | None:
+    """A good ``epoch_K.pth`` that resumes later than ``latest.pth`` (epoch K > latest's last complete epoch)."""
+    ck = torch.load(latest, map_location="cpu", weights_only=True)
+    if not isinstance(ck, dict) or not isinstance(ck.get("epoch"), int):
+        return None
+    done = ck["epoch"] - (1 if ck.get("iteration", 0) else 0)  # latest's last complete epoch
+    for path in _epoch_checkpoints(ckpt_dir):
+        if int(path.stem[len("epoch_") :]) <= done:
+            return None
+        if checkpoint_problem(path) is None:
+            return path
+    return None
+
+
 def resume_checkpoint(ckpt_dir: str | Path, resume: str) -> Path | None:
     """The checkpoint ``--resume`` means, checked: ``latest`` (``--resume`` alone) is ``latest.pth``, which must be good
-    (a corrupt one fails naming it and the newest good ``epoch_K.pth`` as the way out); ``auto`` is ``latest.pth``
-    when good, else the newest good ``epoch_K.pth`` (logged), else None when the folder has no checkpoint at all (a
+    (a corrupt one fails naming it and the newest good ``epoch_K.pth`` as the way out); ``auto`` is the newest good
+    checkpoint: ``latest.pth`` when good (unless a process killed between writing ``epoch_K.pth`` and ``latest.pth``
+    left a newer ``epoch_K.pth``), else the newest good ``epoch_K.pth`` (logged), else None when the folder has no checkpoint at all (a
     first start, e.g. under ``torchrun --max-restarts``), and fails when checkpoints exist but none is good; any
     other value is a path."""
     ckpt_dir = Path(ckpt_dir)
@@ -260,6 +275,8 @@ def resume_checkpoint(ckpt_dir: str | Path, resume: str) -> Path | None:
     for path in candidates:
         problem = checkpoint_problem(path)
         if problem is None:
+            if resume == "auto" and path == latest:
+                path = _newer_epoch_checkpoint(ckpt_dir, latest) or latest
             if resume == "latest" and path != latest:
                 raise CheckpointError(
                     f"{problems[0]}; the newest good checkpoint is {path}: resume from it with --resume {path} (or --resume auto)"
