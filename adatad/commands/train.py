@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="latest",
         default=None,
-        help="resume training: a checkpoint path, or no value for latest.pth of the run folder",
+        help="resume training: no value for latest.pth of the run folder (a corrupt one fails naming the newest good "
+        "epoch_K.pth); 'auto' for the newest good checkpoint (latest.pth, else the newest good epoch_K.pth; none yet: "
+        "start from the beginning); or a checkpoint path",
     )
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="validate by inference only (skip mAP)")
     p.add_argument(

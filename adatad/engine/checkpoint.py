@@ -4,13 +4,23 @@ A training checkpoint holds ``state_dict`` (model), ``state_dict_ema``, ``optimi
 ``scaler``, ``epoch`` (the epoch the state belongs to), ``iteration`` (batches of that epoch already done;
 0 when the epoch is complete), ``global_step``, ``rng`` (python, numpy, torch and CUDA states), ``history``
 and ``config`` (the resolved config). ``rpn_head.loss_normalizer`` lives in the state dicts.
+
+Crash safety: :func:`save_atomic` writes a temporary file in the same folder, flushes and fsyncs it, renames
+it over the target (``os.replace``) and fsyncs the folder, so a process killed at any moment leaves either the
+old file or the new one under the target name, never a torn one. Each file also records the SHA-256 of its
+content in the zip comment (``adatad-sha256:<hex>``; ``torch.load`` ignores it), and :func:`load_checkpoint`
+refuses a file whose content does not match. Files without the record (OpenTAD's, older adatad's) load as before.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import random
+import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +35,132 @@ class CheckpointError(UserError, RuntimeError):
     """A checkpoint path or content that cannot be used."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (a full disk, no permission, ...); the previous file is unchanged."""
+
+
+_SUM_PREFIX = b"adatad-sha256:"
+_SUM_LEN = len(_SUM_PREFIX) + 64  # the zip comment: prefix + hex digest
+_EOCD = b"PK\x05\x06"  # zip end-of-central-directory signature (22 bytes, then the comment)
+_CHUNK = 1 << 22
+
+# Test-only fault hooks (the fault tests in tests/test_faults.py set them; nothing else should):
+#   ADATAD_FAULT_SLOW_SAVE_S=<seconds>  sleep between writing the temporary file and renaming it, after logging
+#                                       "fault hook: slow save", so that a test can kill the process mid-write.
+#   ADATAD_FAULT_SAVE_ENOSPC=<n>        the n-th save_atomic call of this process (1-based) fails with
+#                                       OSError(ENOSPC) after writing part of the file: a full disk.
+_saves_done = 0
+
+
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """``torch.save`` to a temporary file in the same folder (flushed, fsynced, with a SHA-256 record in the
+    zip comment), ``os.replace`` it over ``path`` and fsync the folder. Leftover temporary files of a killed
+    process in that folder are removed first. A failed write (e.g. a full disk) raises :class:`CheckpointWriteError` and leaves
+    ``path`` as it was."""
+    global _saves_done
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".*.tmp*"):  # one writer per folder (rank 0): these are a killed process's
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _saves_done += 1
+    try:
+        with open(tmp, "w+b") as f:
+            torch.save(obj, f)
+            if os.environ.get("ADATAD_FAULT_SAVE_ENOSPC") == str(_saves_done):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            _append_checksum(f)
+            f.flush()
+            os.fsync(f.fileno())
+        slow = float(os.environ.get("ADATAD_FAULT_SLOW_SAVE_S") or 0)
+        if slow > 0:
+            logging.getLogger(__name__).warning("fault hook: slow save of %s (%.2fs before the rename)", path.name, slow)
+            time.sleep(slow)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
+        raise CheckpointWriteError(
+            f"cannot write checkpoint {path}: {exc.strerror or exc} (errno {errno.errorcode.get(exc.errno or 0, exc.errno)}); "
+            f"{'free disk space' if exc.errno == errno.ENOSPC else 'check the folder'} or use another --work-dir, "
+            "then resume with --resume auto (the previous checkpoint is unchanged)"
+        ) from exc
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform without directory descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _append_checksum(f) -> None:
+    """Record the SHA-256 of the file (as ``torch.save`` wrote it: an empty zip comment) in the zip comment."""
+    f.flush()
+    size = f.seek(0, os.SEEK_END)
+    f.seek(size - 22)
+    if size < 22 or f.read(4) != _EOCD or _read_at(f, size - 2, 2) != b"\x00\x00":
+        return  # not the layout torch.save writes: leave the file without a record
+    digest = _sha256(f, size)
+    f.seek(size - 2)
+    f.write(struct.pack("<H", _SUM_LEN) + _SUM_PREFIX + digest.encode())
+
+
+def _read_at(f, offset: int, n: int) -> bytes:
+    f.seek(offset)
+    return f.read(n)
+
+
+def _sha256(f, size: int) -> str:
+    h = hashlib.sha256()
+    f.seek(0)
+    left = size
+    while left > 0:
+        chunk = f.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        left -= len(chunk)
+    return h.hexdigest()
+
+
+def verify_checkpoint(path: str | Path) -> bool:
+    """Check a checkpoint's recorded SHA-256: True when it matches, False when the file has no record (OpenTAD's,
+    older adatad's); a mismatch (a torn or damaged file) raises :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < 22 + _SUM_LEN:
+            return False
+        tail = _read_at(f, size - _SUM_LEN - 22, 22 + _SUM_LEN)
+        if tail[:4] != _EOCD or tail[22 : 22 + len(_SUM_PREFIX)] != _SUM_PREFIX:
+            return False
+        want = tail[22 + len(_SUM_PREFIX) :].decode("ascii", "replace")
+        h = hashlib.sha256()
+        f.seek(0)
+        left = size - _SUM_LEN - 2  # everything before the comment length field
+        while left > 0:
+            chunk = f.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+        h.update(b"\x00\x00")  # the comment length as torch.save wrote it
+    if h.hexdigest() != want:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: its content does not match the SHA-256 recorded when it was written "
+            "(a damaged or partly overwritten file); use another checkpoint"
+        )
+    return True
 
 
 def rng_state() -> dict:
@@ -70,7 +198,8 @@ def _to_tuple(x):
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True``; clear errors for a missing or unreadable file."""
+    """Load a checkpoint with ``weights_only=True`` after checking its recorded SHA-256; clear errors (naming the
+    file) for a missing, corrupt or unreadable file."""
     path = Path(path)
     if not path.is_file():
         hint = ""
@@ -78,6 +207,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             found = sorted(p.name for p in path.parent.glob("*.pth"))
             hint = f" (that folder has: {', '.join(found[:10]) or 'no .pth files'})"
         raise CheckpointError(f"checkpoint not found: {path}{hint}")
+    verify_checkpoint(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refused or a corrupt file
@@ -85,6 +215,79 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
             "(only tensors and plain python containers are accepted: weights_only=True)"
         ) from exc
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """None when ``path`` is a good checkpoint (checksum matches, or it loads), else what is wrong (one line)."""
+    try:
+        if not verify_checkpoint(path):
+            torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"cannot load checkpoint {path}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+    return None
+
+
+def _epoch_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """``epoch_K.pth`` files of a folder, newest (largest K) first."""
+    found = []
+    for p in ckpt_dir.glob("epoch_*.pth"):
+        k = p.stem[len("epoch_") :]
+        if k.isdigit():
+            found.append((int(k), p))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def _newer_epoch_checkpoint(ckpt_dir: Path, latest: Path) -> Path | None:
+    """A good ``epoch_K.pth`` that resumes later than ``latest.pth`` (epoch K > latest's last complete epoch)."""
+    ck = torch.load(latest, map_location="cpu", weights_only=True)
+    if not isinstance(ck, dict) or not isinstance(ck.get("epoch"), int):
+        return None
+    done = ck["epoch"] - (1 if ck.get("iteration", 0) else 0)  # latest's last complete epoch
+    for path in _epoch_checkpoints(ckpt_dir):
+        if int(path.stem[len("epoch_") :]) <= done:
+            return None
+        if checkpoint_problem(path) is None:
+            return path
+    return None
+
+
+def resume_checkpoint(ckpt_dir: str | Path, resume: str) -> Path | None:
+    """The checkpoint ``--resume`` means, checked: ``latest`` (``--resume`` alone) is ``latest.pth``, which must be good
+    (a corrupt one fails naming it and the newest good ``epoch_K.pth`` as the way out); ``auto`` is the newest good
+    checkpoint: ``latest.pth`` when good (unless a process killed between writing ``epoch_K.pth`` and ``latest.pth``
+    left a newer ``epoch_K.pth``), else the newest good ``epoch_K.pth`` (logged), else None when the folder has no checkpoint at all (a
+    first start, e.g. under ``torchrun --max-restarts``), and fails when checkpoints exist but none is good; any
+    other value is a path."""
+    ckpt_dir = Path(ckpt_dir)
+    log = logging.getLogger(__name__)
+    if resume not in ("latest", "auto"):
+        return Path(resume)
+    latest = ckpt_dir / "latest.pth"
+    candidates = ([latest] if latest.is_file() else []) + _epoch_checkpoints(ckpt_dir)
+    if resume == "auto" and not candidates:
+        log.info("--resume auto: no checkpoint in %s yet: starting from the beginning", ckpt_dir)
+        return None
+    if resume == "latest" and not latest.is_file():
+        load_checkpoint(latest)  # raises "checkpoint not found ... (that folder has: ...)"
+    problems = []
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if resume == "auto" and path == latest:
+                path = _newer_epoch_checkpoint(ckpt_dir, latest) or latest
+            if resume == "latest" and path != latest:
+                raise CheckpointError(
+                    f"{problems[0]}; the newest good checkpoint is {path}: resume from it with --resume {path} (or --resume auto)"
+                )
+            if resume == "auto" and problems:
+                log.warning("--resume auto: resuming from %s (skipped: %s)", path, "; ".join(problems))
+            elif resume == "auto":
+                log.info("--resume auto: resuming from %s", path)
+            return path
+        problems.append(problem)
+    raise CheckpointError(f"no good checkpoint to resume from in {ckpt_dir}: {'; '.join(problems)}; start again without --resume")
 
 
 # ------------------------------------------------------------------------------------ detector weights

@@ -2,12 +2,18 @@
 
 ``torchrun`` sets ``LOCAL_RANK``, ``RANK`` and ``WORLD_SIZE``; a plain ``python tools/train.py`` run is a
 world of one and creates no process group. NCCL on GPUs, gloo on CPU.
+
+``ADATAD_DIST_TIMEOUT_S`` (default 1800) is how long a collective waits for a silent peer before failing; a peer
+that dies outright is usually noticed at once (its connection closes) and torchrun then stops the other
+processes and names the lost rank (``torchrun --max-restarts N`` with ``--resume auto`` starts them again from
+the newest good checkpoint).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -47,7 +53,17 @@ def init_distributed(device: str | None = None) -> DistInfo:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size)
+        timeout = timedelta(seconds=float(os.environ.get("ADATAD_DIST_TIMEOUT_S") or 1800))
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        if restart == "0":
+            dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
+        else:  # torchrun --max-restarts: keep this generation's keys apart from those the killed one left in the store
+            from torch.distributed.distributed_c10d import PrefixStore
+            from torch.distributed.rendezvous import rendezvous
+
+            store, _, _ = next(rendezvous("env://", rank, world_size, timeout=timeout))
+            store = PrefixStore(f"adatad_restart{restart}", store)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
 
 
@@ -79,6 +95,18 @@ def broadcast_flag(flag: bool) -> bool:
         t = t.cuda()
     dist.all_reduce(t)
     return bool(t.item())
+
+
+def ranks_with_flag(flag: bool) -> list[int]:
+    """The ranks whose ``flag`` is True, known to every rank (one small all-reduce); a world of one: ``[0]`` or ``[]``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [0] if flag else []
+    t = torch.zeros(dist.get_world_size(), dtype=torch.int32)
+    t[dist.get_rank()] = 1 if flag else 0
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return [r for r, v in enumerate(t.tolist()) if v]
 
 
 def cleanup() -> None:

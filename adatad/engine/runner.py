@@ -18,7 +18,7 @@ from adatad.config import ConfigError, dump_config
 from adatad.data.annotations import AnnotationError, load_annotations
 from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
 from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
-from adatad.engine.checkpoint import load_detector_checkpoint
+from adatad.engine.checkpoint import load_detector_checkpoint, resume_checkpoint
 from adatad.engine.dist import cleanup, init_distributed
 from adatad.engine.evaluate import make_evaluate_fn
 from adatad.engine.logs import setup_logging, tensorboard_writer
@@ -169,7 +169,9 @@ def run_training(
         gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None,
     )
     if resume:
-        trainer.resume(work_dir / "checkpoint" / "latest.pth" if resume == "latest" else Path(resume))
+        path = resume_checkpoint(work_dir / "checkpoint", resume)
+        if path is not None:
+            trainer.resume(path)
     result = trainer.fit()
     if trainer.tb is not None:
         trainer.tb.close()

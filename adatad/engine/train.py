@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from adatad.engine.amp import amp_settings, autocast
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
-from adatad.engine.dist import DistInfo, all_gather_objects, all_reduce_mean, broadcast_flag
+from adatad.engine.dist import DistInfo, all_gather_objects, all_reduce_mean, broadcast_flag, ranks_with_flag
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, build_optimizer
 from adatad.errors import UserError
 
@@ -43,6 +44,40 @@ def _without_worker_traceback(exc: UserError) -> UserError:
         return type(exc)(message)
     except Exception:
         return UserError(message)
+
+
+class PeerLostError(UserError, RuntimeError):
+    """Another DDP process exited or was killed during training (a collective failed)."""
+
+
+def _is_peer_failure(exc: BaseException) -> bool:
+    """A collective that failed because a peer went away (gloo/NCCL connection errors), not a bug of ours."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    msg = str(exc)
+    return isinstance(exc, RuntimeError) and any(k in msg for k in ("gloo", "NCCL", "Connection reset", "Connection closed"))
+
+
+def nonfinite_decision(bad_ranks: list[int], has_scaler: bool) -> str:
+    """What every rank does after a forward pass, given the ranks whose loss is NaN/inf (known to all ranks, gathered
+    before ``backward`` so that no rank waits alone in DDP's gradient all-reduce): ``"step"`` when none, ``"skip"``
+    (an fp16 overflow: every rank runs backward, the GradScaler skips the optimizer step and lowers its scale, as in
+    OpenTAD) or ``"stop"`` (without a scaler: every rank raises :class:`NonFiniteLossError`)."""
+    if not bad_ranks:
+        return "step"
+    return "skip" if has_scaler else "stop"
+
+
+def _fault_nan_at(rank: int) -> tuple[int, int] | None:
+    """Test-only hook (tests/test_faults.py): ``ADATAD_FAULT_NAN_LOSS="RANK:EPOCH:ITER"`` makes that rank's loss NaN at
+    that epoch and iteration, to show that the ranks decide skip-or-stop together. Nothing else should set it."""
+    spec = os.environ.get("ADATAD_FAULT_NAN_LOSS")
+    if not spec:
+        return None
+    r, e, i = (int(x) for x in spec.split(":"))
+    return (e, i) if r == rank else None
 
 
 class _StopRequest:
@@ -147,6 +182,7 @@ class Trainer:
         self.class_names = list(class_names or [])
         self.gpu_augment = gpu_augment
         self._epoch_loss = float("nan")
+        self._fault_nan = _fault_nan_at(dist_info.rank)
 
     # ------------------------------------------------------------------------------------ checkpoints
     def state(self, epoch: int, iteration: int) -> dict:
@@ -174,7 +210,9 @@ class Trainer:
         if not self.dist.is_main:
             return
         state = self.state(epoch, iteration)
-        for name in names:
+        # latest.pth last: it is what --resume takes, so once it names epoch K every other file of epoch K is complete
+        # (a process killed before that resumes from epoch K-1 and writes them again)
+        for name in sorted(names, key=lambda n: n == "latest.pth"):
             save_atomic(state, self.ckpt_dir / name)
         logger.info("checkpoint: %s (epoch %d%s)", ", ".join(names), epoch, f", iteration {iteration}" if iteration else "")
 
@@ -213,7 +251,16 @@ class Trainer:
         with _StopRequest() as stop:
             for epoch in range(self.start_epoch, self.end_epoch):
                 skip = self.start_iter if epoch == self.start_epoch else 0
-                done = self.train_epoch(epoch, skip, stop)
+                try:
+                    done = self.train_epoch(epoch, skip, stop)
+                except RuntimeError as exc:
+                    if not (self.dist.distributed and _is_peer_failure(exc)):
+                        raise
+                    raise PeerLostError(
+                        f"rank {self.dist.rank}: lost another training process during epoch {epoch} "
+                        f"({(str(exc).splitlines() or [''])[0][:200]}); torchrun's summary names the rank that failed. "
+                        f"Resume with --resume auto (or run torchrun --max-restarts N ... --resume auto to do it for you)"
+                    ) from exc
                 if done is not None:  # interrupted at iteration `done`
                     self.save(epoch, done, names=("latest.pth",))
                     return {"interrupted": True, "epoch": epoch, "iteration": done}
@@ -362,19 +409,26 @@ class Trainer:
             with autocast(self.device, self.amp, self.amp_dtype):
                 losses = self.ddp(inputs, masks, gt_segments, gt_labels, return_loss=True)
             cost = losses["cost"]
-            if not torch.isfinite(cost):
+            if self._fault_nan == (epoch, it):
+                cost = cost * float("nan")
+                losses = {**losses, "cost": cost}
+            bad = ranks_with_flag(not bool(torch.isfinite(cost)))
+            action = nonfinite_decision(bad, self.scaler is not None)
+            if action != "step":
                 terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
-                if self.scaler is not None:  # fp16 overflow: skip this step, the scaler adapts
+                where = f"epoch {epoch} iteration {it}"
+                if self.dist.distributed:
+                    where += f" on rank {', '.join(map(str, bad))} (this is rank {self.dist.rank})"
+                if action == "skip":
+                    # fp16 overflow, as in OpenTAD: every rank still runs backward (DDP's all-reduce stays in step and
+                    # spreads the inf), GradScaler.step then skips the optimizer step and update() lowers the scale
                     self.skipped_steps += 1
-                    logger.warning(
-                        "non-finite loss at epoch %d iteration %d (%s): step skipped (%d so far)", epoch, it, terms, self.skipped_steps
+                    logger.warning("non-finite loss at %s (%s): the GradScaler skips this step and lowers its scale "
+                                   "(%d so far)", where, terms, self.skipped_steps)  # fmt: skip
+                else:
+                    raise NonFiniteLossError(
+                        f"non-finite loss at {where}: {terms}. Lower the learning rate, check the data, or enable AMP loss scaling."
                     )
-                    self.optimizer.zero_grad(set_to_none=True)
-                    return {k: float("nan") for k in losses}
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch} iteration {it}: {terms}. "
-                    "Lower the learning rate, check the data, or enable AMP loss scaling."
-                )
             loss = cost / self.accumulate
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
