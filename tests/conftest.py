@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny synthetic dataset."""
 
 import pytest
-from tinyrun import TINY_DATA
+from tinyrun import TINY_DATA, write_tiny_config
 
 
 @pytest.fixture(scope="session")
@@ -10,3 +10,9 @@ def tiny_dataset(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny_data")
     return generate_dataset(root, **TINY_DATA, progress=False)
+
+
+@pytest.fixture
+def cfg_file(tmp_path, tiny_dataset):
+    """A tiny config (the seed's recipe shrunk) over the tiny dataset."""
+    return write_tiny_config(tmp_path / "tiny.py", tiny_dataset)

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-import pytest
 import torch
-from tinyrun import ROOT, write_tiny_config
+from tinyrun import ROOT, TORCHRUN, assert_same_weights, write_tiny_config
 
 
 def run(args, cwd, timeout=300, env=None, **kw):
@@ -20,17 +19,6 @@ def run(args, cwd, timeout=300, env=None, **kw):
 def weights(path):
     ckpt = torch.load(path, weights_only=True)
     return ckpt["state_dict"], ckpt["state_dict_ema"], ckpt
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
-@pytest.fixture
-def cfg_file(tmp_path, tiny_dataset):
-    return write_tiny_config(tmp_path / "tiny.py", tiny_dataset)
 
 
 def test_train_then_test_single_process(cfg_file, tmp_path):
@@ -83,17 +71,6 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "| mAP |" in res.stdout and (tmp_path / "script" / "predictions_test.json").is_file()
-
-
-TORCHRUN = [
-    sys.executable,
-    "-m",
-    "torch.distributed.run",
-    "--nnodes=1",
-    "--nproc_per_node=2",
-    "--rdzv_backend=c10d",
-    "--rdzv_endpoint=localhost:0",
-]
 
 
 def test_torchrun_ddp_two_processes(cfg_file, tmp_path):

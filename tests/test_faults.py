@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tinyrun import ROOT, write_tiny_config
+from tinyrun import ROOT, TORCHRUN, assert_same_weights
 
 from adatad.engine.checkpoint import (
     CheckpointError,
@@ -28,15 +28,6 @@ from adatad.engine.checkpoint import (
 from adatad.engine.train import nonfinite_decision
 
 TRAIN = str(ROOT / "tools/train.py")
-TORCHRUN = [
-    sys.executable,
-    "-m",
-    "torch.distributed.run",
-    "--nnodes=1",
-    "--nproc_per_node=2",
-    "--rdzv_backend=c10d",
-    "--rdzv_endpoint=localhost:0",
-]
 
 
 def env(**extra):
@@ -51,17 +42,6 @@ def flip_byte(path: Path, where: float = 0.5) -> None:
     data = bytearray(path.read_bytes())
     data[int(len(data) * where)] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-def assert_same_weights(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
-@pytest.fixture
-def cfg_file(tmp_path, tiny_dataset):
-    return write_tiny_config(tmp_path / "tiny.py", tiny_dataset)
 
 
 # ------------------------------------------------------------------------------------------ in process

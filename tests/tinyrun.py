@@ -1,8 +1,30 @@
 """A tiny config that runs the real pipeline in seconds (used by the engine, infer and custom tests)."""
 
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: torchrun with 2 processes on this machine (gloo on CPU), as the seed's commands start it
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--nnodes=1",
+    "--nproc_per_node=2",
+    "--rdzv_backend=c10d",
+    "--rdzv_endpoint=localhost:0",
+]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Two state dicts hold the same tensors bit for bit."""
+    import torch
+
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
 
 TINY_DATA = dict(num_train=4, num_test=2, duration_range=(8.0, 10.0), fps=30.0, size=(32, 32), seed=0)
 

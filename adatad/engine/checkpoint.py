@@ -110,7 +110,7 @@ def _append_checksum(f) -> None:
     f.seek(size - 22)
     if size < 22 or f.read(4) != _EOCD or _read_at(f, size - 2, 2) != b"\x00\x00":
         return  # not the layout torch.save writes: leave the file without a record
-    digest = _sha256(f, size)
+    digest = _sha256(f, size).hexdigest()
     f.seek(size - 2)
     f.write(struct.pack("<H", _SUM_LEN) + _SUM_PREFIX + digest.encode())
 
@@ -120,7 +120,8 @@ def _read_at(f, offset: int, n: int) -> bytes:
     return f.read(n)
 
 
-def _sha256(f, size: int) -> str:
+def _sha256(f, size: int, suffix: bytes = b""):
+    """SHA-256 of the first ``size`` bytes of the open file ``f`` followed by ``suffix`` (a hashlib object)."""
     h = hashlib.sha256()
     f.seek(0)
     left = size
@@ -130,7 +131,8 @@ def _sha256(f, size: int) -> str:
             break
         h.update(chunk)
         left -= len(chunk)
-    return h.hexdigest()
+    h.update(suffix)
+    return h
 
 
 def verify_checkpoint(path: str | Path) -> bool:
@@ -145,16 +147,8 @@ def verify_checkpoint(path: str | Path) -> bool:
         if tail[:4] != _EOCD or tail[22 : 22 + len(_SUM_PREFIX)] != _SUM_PREFIX:
             return False
         want = tail[22 + len(_SUM_PREFIX) :].decode("ascii", "replace")
-        h = hashlib.sha256()
-        f.seek(0)
-        left = size - _SUM_LEN - 2  # everything before the comment length field
-        while left > 0:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            left -= len(chunk)
-        h.update(b"\x00\x00")  # the comment length as torch.save wrote it
+        # everything before the comment length field, then that field as torch.save wrote it (no comment)
+        h = _sha256(f, size - _SUM_LEN - 2, suffix=b"\x00\x00")
     if h.hexdigest() != want:
         raise CheckpointError(
             f"checkpoint {path} is corrupt: its content does not match the SHA-256 recorded when it was written "
