@@ -294,7 +294,19 @@ def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None =
     overridden key, the value the config file itself gives (``file_values``: the recipe's value).
     """
     path = Path(path)
-    cfg = _strip_delete(_load_file(path))
+    return resolve_config(_strip_delete(_load_file(path)), overrides, validate_keys, str(path.resolve()), path.stem)
+
+
+def resolve_config(
+    cfg: dict,
+    overrides: list[str] | dict[str, Any] | None = None,
+    validate_keys: bool = True,
+    source: str = "<dict>",
+    name: str = "config",
+) -> dict:
+    """A config dict (a loaded file, or the one saved in a checkpoint) -> overrides applied, validated, defaults
+    filled (see :func:`load_config`); ``source`` and ``name`` go into ``_meta``. ``cfg`` is not modified."""
+    cfg = copy.deepcopy({k: v for k, v in cfg.items() if k != "_meta"})
     applied: list[str] = []
     file_values: dict[str, Any] = {}  # dotted key -> the value before --cfg-options (the recipe's own value)
     if overrides:
@@ -308,7 +320,7 @@ def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None =
     if validate_keys:
         validate(cfg)
     resolved = merge(_schema_defaults(SCHEMA), cfg)
-    resolved["_meta"] = {"config_file": str(path.resolve()), "config_name": path.stem, "overrides": applied, "file_values": file_values}
+    resolved["_meta"] = {"config_file": source, "config_name": name, "overrides": applied, "file_values": file_values}
     return resolved
 
 
@@ -464,7 +476,9 @@ def get(cfg: dict, dotted: str, default: Any = None) -> Any:
 
 
 def dump_config(cfg: dict, path: str | Path | None = None) -> str:
-    """Render a resolved config as a readable Python config file (loadable by :func:`load_config`)."""
+    """Render a resolved config as a readable Python config file (loadable by :func:`load_config`): the schema's
+    sections only; top-level helper variables of the config files (``window_size``, ``annotation_path``, ...) are
+    left out, their values being in the sections that use them."""
     meta = cfg.get("_meta", {})
     lines = ["# Resolved adatad config (all defaults filled in)."]
     if meta:
@@ -473,7 +487,7 @@ def dump_config(cfg: dict, path: str | Path | None = None) -> str:
             lines.append(f"# overrides: {' '.join(meta['overrides'])}")
     lines.append("")
     for key, value in cfg.items():
-        if key.startswith("_"):
+        if key.startswith("_") or key not in SCHEMA:  # the _base_ files' helper variables: their values are in the sections
             continue
         lines.append(f"{key} = {pprint.pformat(value, width=110, sort_dicts=False)}")
         lines.append("")

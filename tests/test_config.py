@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from adatad.config import ConfigError, dump_config, load_config, merge, parse_value
+from adatad.config import SCHEMA, ConfigError, dump_config, load_config, merge, parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_CFG = ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
@@ -146,8 +146,21 @@ def test_dump_round_trip(tmp_path):
     path = tmp_path / "resolved.py"
     dump_config(cfg, path)
     again = load_config(path)
-    strip = lambda c: {k: v for k, v in c.items() if k != "_meta"}
+    strip = lambda c: {k: v for k, v in c.items() if k in SCHEMA}
     assert strip(again) == strip(cfg)
+
+
+def test_dump_drops_the_base_files_helper_variables(tmp_path):
+    """The resolved config of a run says what the run used: the sections, not the bases' helper variables
+    (``window_size``, ``annotation_path``, ... at top level), which later overrides can make stale."""
+    cfg = load_config(SEED_CFG, ["dataset.window_size=512"])
+    helpers = {k for k in cfg if not k.startswith("_") and k not in SCHEMA}
+    assert helpers == {"window_size", "annotation_path"}  # the recipe's and its _base_ file's
+    text = dump_config(cfg, tmp_path / "config.py")
+    namespace: dict = {}
+    exec(text, namespace)  # noqa: S102
+    assert {k for k in namespace if not k.startswith("__")} == {k for k in cfg if k in SCHEMA}
+    assert cfg["window_size"] == 768 and namespace["dataset"]["window_size"] == 512  # the stale helper is gone
 
 
 def test_all_shipped_configs_load():

@@ -297,12 +297,13 @@ def _detector_state_from(ckpt: dict, path) -> tuple[dict, str]:
     raise CheckpointError(f"{path}: no model weights found (keys: {', '.join(map(str, list(ckpt)[:10]))})")
 
 
-def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
+def load_detector_checkpoint(model, path, prefer_ema: bool = True, ckpt: dict | None = None) -> dict:
     """Load an adatad or OpenTAD detector checkpoint into ``model`` (strict): DDP ``module.`` prefixes are
     stripped and OpenTAD names are mapped (``adatad.compat.opentad``). A missing or unexpected
-    tensor, or a shape mismatch (a checkpoint of another architecture), fails naming the tensors."""
+    tensor, or a shape mismatch (a checkpoint of another architecture), fails naming the tensors.
+    ``ckpt``: the content of ``path`` when the caller has already loaded it (:func:`load_checkpoint`)."""
 
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
     state, source = _detector_state_from(ckpt, path)
     if not prefer_ema and source == "state_dict_ema" and isinstance(ckpt.get("state_dict"), dict):
         state, source = ckpt["state_dict"], "state_dict"
