@@ -1,4 +1,5 @@
-"""Plots: detection timelines and training curves (matplotlib, Agg backend, imported lazily).
+"""Plots: detection timelines and training curves (matplotlib, Agg backend, imported lazily); videos with the
+detections drawn on their frames (PyAV + Pillow).
 
 Segments everywhere are dicts ``{"segment": [start_s, end_s], "label": name, "score": x}`` (``score``
 optional for ground truth), the format of the prediction / annotation JSON files.
@@ -11,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["format_mmss", "plot_timeline", "plot_training_curves"]
+__all__ = ["format_mmss", "plot_timeline", "plot_training_curves", "write_annotated_video"]
 
 _ALL_CLASSES_MAX = 8  # with at most this many classes, every class gets a row even if empty
 
@@ -214,3 +215,55 @@ def plot_training_curves(path_png: str | os.PathLike, history: Sequence[Mapping]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return str(path_png)
+
+
+# --------------------------------------------------------------------------------------------- annotated video
+_PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230)]
+
+
+def write_annotated_video(video: str | os.PathLike, detections: Sequence[Mapping], out: str | os.PathLike, max_labels: int = 5) -> int:
+    """Re-encode ``video`` (H.264 MP4, PyAV) with the detections active at each frame drawn on it: a border in the
+    class's colour and ``label score`` lines, highest score first (at most ``max_labels``). Frame ``i`` is at
+    ``i / fps`` seconds (the time adatad gives a frame); a detection is active on ``[start, end)``. Every decoded
+    frame is written, at the source's frame rate. Returns the number of frames written."""
+    import av
+    import numpy as np
+    from PIL import ImageDraw, ImageFont
+
+    from adatad.data.synthetic import as_fraction, write_video
+
+    dets = sorted(_check_segments(detections, "detections"), key=lambda d: -float(d.get("score", 1.0)))
+    colour = {lab: _PALETTE[i % len(_PALETTE)] for i, lab in enumerate(sorted({str(d["label"]) for d in dets}))}
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise ValueError(f"{video}: no frame rate in the stream header")
+        fps = as_fraction(rate)
+
+        def frames():
+            font = None
+            for i, frame in enumerate(container.decode(stream)):
+                img = frame.to_image()  # RGB
+                if font is None:
+                    font = ImageFont.load_default(size=max(10, img.height // 16))
+                t = i / float(fps)
+                active = [d for d in dets if float(d["segment"][0]) <= t < float(d["segment"][1])]
+                if active:
+                    draw = ImageDraw.Draw(img, "RGBA")
+                    w, h = img.size
+                    border = max(2, min(w, h) // 60)
+                    draw.rectangle([0, 0, w - 1, h - 1], outline=colour[str(active[0]["label"])], width=border)
+                    y = 2 * border
+                    for d in active[:max_labels]:
+                        text = f"{d['label']} {float(d.get('score', 1.0)):.2f}"
+                        box = draw.textbbox((2 * border, y), text, font=font)
+                        draw.rectangle([box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2], fill=(0, 0, 0, 170))
+                        draw.text((2 * border, y), text, font=font, fill=colour[str(d["label"])] + (255,))
+                        y = box[3] + 4
+                arr = np.asarray(img)
+                if arr.shape[0] % 2 or arr.shape[1] % 2:  # H.264 4:2:0 needs even sizes: repeat the last row/column
+                    arr = np.pad(arr, ((0, arr.shape[0] % 2), (0, arr.shape[1] % 2), (0, 0)), mode="edge")
+                yield arr
+
+        return write_video(out, frames(), fps)

@@ -91,6 +91,10 @@ def test_layering_rules():
     for name, deps in GRAPH.items():
         if name not in COMMAND_LINE:
             assert not deps & COMMAND_LINE, f"library module {name} imports the command line: {sorted(deps & COMMAND_LINE)}"
+    for name, deps in GRAPH.items():  # the library API sits between the command line and the engine
+        if "adatad.api" in deps:
+            assert name in COMMAND_LINE or name == "adatad", f"{name} imports adatad.api (only commands/ and adatad/__init__ may)"
+    assert not GRAPH["adatad.api"] & COMMAND_LINE
     for name in ("adatad.config", "adatad.errors", "adatad.annotation_io"):
         assert GRAPH[name] <= {"adatad.errors"}, (name, GRAPH[name])
     for name in [m for m in MODULES if m.startswith("adatad.evaluation")]:
@@ -112,3 +116,17 @@ def test_every_module_imports_alone(chunk):
     with ThreadPoolExecutor(2) as pool:
         failures = [(n, err) for n, rc, err in pool.map(load, names) if rc != 0]
     assert not failures, failures
+
+
+def test_import_adatad_stays_torch_free():
+    """``Detector`` and ``Detections`` come from ``adatad`` lazily: the package itself (what ``adatad --help`` and
+    ``adatad eval`` import) does not pull in torch."""
+    code = (
+        "import sys, adatad\n"
+        "assert 'torch' not in sys.modules, 'import adatad imported torch'\n"
+        "from adatad import Detector, Detections\n"
+        "assert 'torch' in sys.modules and Detector.__module__ == Detections.__module__ == 'adatad.api'\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]

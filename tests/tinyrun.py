@@ -51,3 +51,21 @@ def write_tiny_config(path: Path, data: dict, **extra) -> Path:
         lines.append(f"{key} = {value!r}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def save_tiny_checkpoint(path: Path, cfg_path: Path, seed: int = 0, class_names=None, cfg_options=None) -> Path:
+    """A checkpoint as adatad training writes it (weights, resolved config, class names) with random weights of
+    seed ``seed``: enough for the inference paths (``adatad infer``, :class:`adatad.Detector`)."""
+    import torch
+
+    from adatad.annotation_io import load_class_map
+    from adatad.config import load_config
+    from adatad.models.detector import build_detector
+
+    cfg = load_config(cfg_path, cfg_options or [])
+    torch.manual_seed(seed)
+    model = build_detector(cfg, load_pretrained=False)
+    names = list(class_names) if class_names is not None else load_class_map(cfg["dataset"]["class_map"])
+    config = {k: v for k, v in cfg.items() if k != "_meta"}
+    torch.save({"state_dict": model.state_dict(), "config": config, "class_names": names, "epoch": 0}, path)
+    return path

@@ -1,5 +1,6 @@
-"""``adatad infer``: detect actions in any video files with a trained checkpoint; per video a JSON, a CSV and a
-timeline PNG, and ``summary.json``. The detection itself is :func:`adatad.engine.infer.infer_video`."""
+"""``adatad infer``: detect actions in any video files with a trained checkpoint; per video a JSON, a CSV, a
+timeline PNG (and on request SRT / WebVTT subtitles and an annotated MP4), and ``summary.json``. A thin layer over
+:class:`adatad.api.Detector`."""
 
 from __future__ import annotations
 
@@ -16,13 +17,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adatad infer",
         description="Detect actions in videos of any length, resolution and frame rate with a trained checkpoint "
-        "(adatad or OpenTAD). Writes <name>.json, <name>.csv and a <name>.png timeline per video, and summary.json.",
+        "(adatad or OpenTAD). Writes <name>.json, <name>.csv and a <name>.png timeline per video (with --srt/--vtt "
+        "subtitles, with --annotated-video an MP4 with the detections drawn), and summary.json.",
         epilog="Sampling rule: snippets are taken by time, every dataset.feature_stride x sample_stride frames of a "
         "video at inference.reference_fps (the training data's rate, 30 for THUMOS); a 25 or 60 fps video is read "
         "at the frames nearest to those times, so the model sees the same temporal rate it was trained on.",
     )
     parser.add_argument("videos", nargs="+", help="video files and/or folders of videos")
-    parser.add_argument("--config", required=True, help="the config the checkpoint was trained with")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="the config the checkpoint was trained with, adatad or OpenTAD (default: the config saved in an adatad checkpoint)",
+    )
     parser.add_argument("--checkpoint", required=True, help="adatad or OpenTAD checkpoint (EMA weights preferred)")
     parser.add_argument("--out", default="infer_out", help="output folder (default: infer_out)")
     parser.add_argument("--score-threshold", type=float, default=0.3, help="keep detections with score >= this (default 0.3)")
@@ -35,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write report.html: timelines of these videos beside a player (with --gt: mAP and error analysis)",
     )
     parser.add_argument("--class-map", default=None, help="class names file (default: the checkpoint's, else the config's)")
+    parser.add_argument("--srt", action="store_true", help="also write <name>.srt: SubRip subtitles, one cue per detection")
+    parser.add_argument("--vtt", action="store_true", help="also write <name>.vtt: WebVTT subtitles, one cue per detection")
+    parser.add_argument(
+        "--annotated-video",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="OUT.mp4",
+        help="also write an MP4 of the video with the detections drawn on its frames, at its frame rate "
+        "(default <out>/<name>_annotated.mp4; a path only with one video)",
+    )
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
     return parser
 
@@ -52,83 +69,82 @@ def find_videos(items: list[str]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import csv
     import json
     import time
 
-    import torch
-
-    from adatad.config import load_config
-    from adatad.data.video import VideoError
-    from adatad.engine.builders import build_test_transform
-    from adatad.engine.checkpoint import load_detector_checkpoint
-    from adatad.engine.infer import infer_video
+    from adatad.api import Detector
     from adatad.engine.logs import setup_logging
-    from adatad.models.detector import build_detector
-    from adatad.models.postprocess import detection_records
+    from adatad.errors import UserError
     from adatad.viz import plot_timeline
 
     setup_logging()
-    cfg = load_config(args.config, args.cfg_options)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = build_detector(cfg, load_pretrained=False)
-    info = load_detector_checkpoint(model, args.checkpoint)
-    model.to(device).eval()
-    class_names = _class_names(args.class_map, info["class_names"], cfg, model.num_classes)
-    transform = build_test_transform(cfg)
-    reference_fps = cfg["inference"]["reference_fps"]
-    gt_db = json.loads(Path(args.gt).read_text())["database"] if args.gt else {}
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "config": str(args.config),
-        "checkpoint": str(args.checkpoint),
-        "score_threshold": args.score_threshold,
-        "videos": {},
-        "failed": {},
-    }
     videos = find_videos(args.videos)
     if not videos:
         print("adatad infer: no videos found in " + " ".join(args.videos))
         return 2
-    facts = ("fps", "num_frames", "duration", "width", "height", "num_windows", "num_snippets")
+    if isinstance(args.annotated_video, str) and len(videos) > 1:
+        raise UserError(
+            f"--annotated-video {args.annotated_video}: one output file for {len(videos)} videos; give --annotated-video "
+            "without a path to write <out>/<name>_annotated.mp4 for each video"
+        )
+    detector = Detector.from_checkpoint(
+        args.checkpoint,
+        args.config,
+        device=args.device,
+        class_names=args.class_map,
+        cfg_options=args.cfg_options,
+        score_threshold=args.score_threshold,
+        batch_windows=args.batch_size,
+    )
+    config_name = str(args.config) if args.config else f"{args.checkpoint} (saved config)"
+    gt_db = json.loads(Path(args.gt).read_text())["database"] if args.gt else {}
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"config": config_name, "checkpoint": str(args.checkpoint), "score_threshold": args.score_threshold}
+    summary.update(videos={}, failed={})
+
+    def skip(video, exc: Exception) -> None:
+        logger.error("skipping %s: %s", video, exc)
+        summary["failed"][str(video)] = str(exc)
+
     done: dict[str, tuple[Path, list, float]] = {}  # for --html: video -> (file, detections, duration)
-    for path in videos:
-        t0 = time.time()
-        try:
-            det = infer_video(model, path, cfg, device, args.batch_size, transform, reference_fps)
-        except (VideoError, OSError) as exc:
-            logger.error("skipping %s: %s", path, exc)
-            summary["failed"][str(path)] = str(exc)
-            continue
-        dets = detection_records(det, class_names, min_score=args.score_threshold, video=path.stem)
-        video_info = {k: det[k] for k in facts}
+    t0 = time.time()
+    for dets in detector.run(videos, progress=True, on_error=skip):
+        path = Path(str(dets.source))
+        stem = path.stem
+        records = dets.records()
         record = {
             "video": str(path),
-            **video_info,
-            "detections": dets,
-            "config": str(args.config),
+            **dets.info,
+            "detections": records,
+            "config": config_name,
             "checkpoint": str(args.checkpoint),
             "score_threshold": args.score_threshold,
         }
-        (out_dir / f"{path.stem}.json").write_text(json.dumps(record, indent=1))
-        with open(out_dir / f"{path.stem}.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["start", "end", "label", "score"])
-            for dd in dets:
-                w.writerow([f"{dd['segment'][0]:.2f}", f"{dd['segment'][1]:.2f}", dd["label"], f"{dd['score']:.4f}"])
-        gt = gt_db.get(path.stem, {}).get("annotations")
+        (out_dir / f"{stem}.json").write_text(json.dumps(record, indent=1))
+        dets.to_csv(out_dir / f"{stem}.csv")
+        if args.srt:
+            dets.to_srt(out_dir / f"{stem}.srt")
+        if args.vtt:
+            dets.to_vtt(out_dir / f"{stem}.vtt")
+        gt = gt_db.get(stem, {}).get("annotations")
         plot_timeline(
-            out_dir / f"{path.stem}.png",
-            video_info["duration"],
-            class_names,
-            dets,
+            out_dir / f"{stem}.png",
+            dets.info["duration"],
+            detector.class_names,
+            records,
             ground_truth=[dict(a, score=1.0) for a in gt] if gt else None,
             title=f"{path.name}: detections (score >= {args.score_threshold})",
         )
-        summary["videos"][str(path)] = {"num_detections": len(dets), "seconds": round(time.time() - t0, 2), **video_info}
-        done[path.stem] = (path, dets, float(video_info["duration"]))
-        logger.info("%s: %d detections in %.1f s -> %s", path.name, len(dets), time.time() - t0, out_dir / f"{path.stem}.json")
+        if args.annotated_video:
+            target = args.annotated_video if isinstance(args.annotated_video, str) else out_dir / f"{stem}_annotated.mp4"
+            n = dets.annotate_video(target)
+            logger.info("%s: annotated video (%d frames) -> %s", path.name, n, target)
+        seconds = time.time() - t0  # windows of consecutive videos share batches: the time since the previous video
+        t0 = time.time()
+        summary["videos"][str(path)] = {"num_detections": len(records), "seconds": round(seconds, 2), **dets.info}
+        done[stem] = (path, records, float(dets.info["duration"]))
+        logger.info("%s: %d detections in %.1f s -> %s", path.name, len(records), seconds, out_dir / f"{stem}.json")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     if args.html and done:
         _write_html(out_dir / "report.html", done, gt_db, args)
@@ -160,24 +176,3 @@ def _write_html(out: Path, done: dict, gt_db: dict, args) -> None:
         else None,
     )
     logger.info("report: %s", out)
-
-
-def _class_names(class_map, checkpoint_names, cfg, num_classes) -> list[str]:
-    """--class-map, else the names saved in the checkpoint (adatad), else the config's class map (OpenTAD)."""
-    from adatad.annotation_io import load_class_map
-    from adatad.engine.checkpoint import CheckpointError
-
-    if class_map:
-        names = load_class_map(class_map)
-    else:
-        names = checkpoint_names
-        if not names and cfg["dataset"]["class_map"] and Path(cfg["dataset"]["class_map"]).is_file():
-            names = load_class_map(cfg["dataset"]["class_map"])
-    if not names:
-        raise FileNotFoundError("no class names: pass --class-map FILE (one class name per line)")
-    if len(names) != num_classes:
-        raise CheckpointError(
-            f"class map has {len(names)} classes but the model/checkpoint has {num_classes}; "
-            "use the class map the checkpoint was trained with"
-        )
-    return list(names)

@@ -1,19 +1,14 @@
-"""Sliding-window inference, as a library: the windows of a dataset loader (testing/validation, distributed) or
-any video file streamed window by window (what ``adatad infer`` runs; its command line is
-:mod:`adatad.commands.infer`)."""
+"""Sliding-window inference over the windows of a dataset loader (testing/validation, distributed), and the
+time-based snippet plan of any video (:func:`snippet_plan`; any video file or tensor is run by
+:class:`adatad.api.Detector`, which ``adatad infer`` uses)."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
-from adatad.data.video import VideoReader
-from adatad.data.windows import padded_window, sliding_windows
 from adatad.engine.amp import amp_context
 from adatad.engine.dist import DistInfo, all_gather_objects
 from adatad.models.postprocess import detection_records, video_detections
@@ -122,67 +117,3 @@ def snippet_plan(num_frames: int, fps: float, snippet_stride: int, reference_fps
     n_ref = max(1, int(round(duration * reference_fps)))
     frames = [min(num_frames - 1, int(round(k * snippet_stride / reference_fps * fps))) for k in range(0, -(-n_ref // snippet_stride))]
     return frames, reference_fps
-
-
-def infer_video(
-    model, path: Path, cfg: dict, device: torch.device, batch_size: int, transform, reference_fps, progress: bool = True
-) -> dict:
-    """Sliding-window detection on one video, streamed window by window (bounded memory).
-    -> dict(segments [N,2] seconds, scores [N], labels [N], video facts)."""
-    d = cfg["dataset"]
-    stride = int(d["feature_stride"]) * int(d["sample_stride"])
-    window = int(d["window_size"])
-    pp = cfg["post_processing"]
-    with VideoReader(path, backend=d["backend"]) as reader:
-        plan, meta_fps = snippet_plan(reader.num_frames, reader.fps, stride, reference_fps)
-        frames_of = np.asarray(plan, dtype=np.int64)
-        n = len(frames_of)
-        wins = sliding_windows(n, window, d["test"]["window_overlap_ratio"])
-        duration = reader.num_frames / reader.fps if reader.fps > 0 else reader.duration
-        cands, metas = [], []
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(wins), desc=path.name, unit="win", dynamic_ncols=True, leave=False)
-        model.eval()
-        for b0 in range(0, len(wins), batch_size):
-            chunk = wins[b0 : b0 + batch_size]
-            clips, masks = [], []
-            for start, end in chunk:
-                idx, mask = padded_window(frames_of, start, end, window, reader.num_frames)
-                video = torch.from_numpy(reader.get_frames(idx))  # [T, H, W, 3]
-                clips.append(transform(video.permute(0, 3, 1, 2).contiguous()))  # [T, 3, H, W] -> [3, T, h, w]
-                masks.append(torch.from_numpy(mask))
-            inputs = torch.stack(clips).to(device)
-            mask_t = torch.stack(masks).to(device)
-            with torch.no_grad(), amp_context(cfg["solver"], device):
-                out = model(inputs, mask_t, return_loss=False, pre_nms_thresh=pp["pre_nms_thresh"], pre_nms_topk=pp["pre_nms_topk"])
-            for (start, _end), c in zip(chunk, out):
-                cands.append({k: v.cpu() for k, v in c.items()})
-                metas.append(
-                    dict(
-                        video_name=path.stem,
-                        fps=meta_fps,
-                        duration=duration,
-                        snippet_stride=stride,
-                        window_start_frame=start * stride,
-                        window_size=window,
-                        offset_frames=0,
-                    )
-                )
-            if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
-        det: dict[str, Any] = video_detections(cands, metas, pp["nms"])
-        det.update(
-            fps=reader.fps,
-            num_frames=reader.num_frames,
-            duration=duration,
-            width=reader.width,
-            height=reader.height,
-            num_windows=len(wins),
-            num_snippets=n,
-        )
-    return det
