@@ -10,6 +10,8 @@ import time
 import torch
 from tinyrun import ROOT, TORCHRUN, assert_same_weights, write_tiny_config
 
+from adatad.config import SCHEMA, load_config
+
 
 def run(args, cwd, timeout=300, env=None, **kw):
     env = env or dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
@@ -28,6 +30,10 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     ckpts = sorted(p.name for p in (work / "checkpoint").iterdir())
     assert ckpts == ["best.pth", "epoch_0.pth", "epoch_1.pth", "latest.pth"]
     assert (work / "config.py").is_file() and (work / "train.log").is_file() and (work / "training_curves.png").is_file()
+    saved: dict = {}
+    exec((work / "config.py").read_text(), saved)  # the run's resolved config: sections only, no stale helper variables
+    assert "window_size" in load_config(cfg_file) and {k for k in saved if not k.startswith("__")} <= set(SCHEMA)
+    assert saved["dataset"]["window_size"] == 64
     assert "effective batch is" not in res.stdout  # 1 process x batch 2 is the recipe's effective batch
     ckpt = torch.load(work / "checkpoint" / "latest.pth", weights_only=True)
     for key in ("state_dict", "state_dict_ema", "optimizer", "scheduler", "rng", "config", "epoch", "class_names"):
