@@ -332,7 +332,8 @@ class Detector:
         class map. ``device``: default cuda when available."""
         ckpt = load_checkpoint(path)
         cfg = detector_config(config, ckpt if isinstance(ckpt, dict) else None, cfg_options, source=str(path))
-        model = build_detector(cfg, load_pretrained=False)
+        with torch.random.fork_rng(devices=[]):  # the throw-away initialisation leaves the caller's RNG stream alone
+            model = build_detector(cfg, load_pretrained=False)
         info = load_detector_checkpoint(model, path, prefer_ema=prefer_ema, ckpt=ckpt)
         names = _class_names(class_names, info["class_names"], cfg, model.num_classes)
         det = cls(model, cfg, names, device, score_threshold=score_threshold, batch_windows=batch_windows)

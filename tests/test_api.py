@@ -61,8 +61,10 @@ def test_two_detectors_in_one_process_give_what_each_gives_alone(ckpts):
     alone_a = [Detector.from_checkpoint(ckpts["a"], device="cpu", score_threshold=0)(v) for v in vids]
     alone_b = [Detector.from_checkpoint(ckpts["b"], device="cpu", score_threshold=0)(v) for v in vids]
     assert {lab for d in alone_b for lab in d.labels} <= {"Jump", "Sit"} and alone_b[0].records() != alone_a[0].records()
+    rng = torch.get_rng_state()
     a = Detector.from_checkpoint(ckpts["a"], device="cpu", score_threshold=0)
     b = Detector.from_checkpoint(ckpts["b"], device="cpu", score_threshold=0)
+    assert torch.equal(torch.get_rng_state(), rng)  # loading leaves the process's RNG alone
     stream_a = a.run(vids, batch_windows=1, progress=False)  # a generator left open while b works
     for i, v in enumerate(vids):
         _same(b(v), alone_b[i])
