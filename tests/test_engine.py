@@ -35,6 +35,7 @@ def test_train_then_test_single_process(cfg_file, tmp_path):
     assert "window_size" in load_config(cfg_file) and {k for k in saved if not k.startswith("__")} <= set(SCHEMA)
     assert saved["dataset"]["window_size"] == 64
     assert "effective batch is" not in res.stdout  # 1 process x batch 2 is the recipe's effective batch
+    assert "cpu: 1 intra-op thread(s), fixed by OMP_NUM_THREADS=1" in res.stdout
     ckpt = torch.load(work / "checkpoint" / "latest.pth", weights_only=True)
     for key in ("state_dict", "state_dict_ema", "optimizer", "scheduler", "rng", "config", "epoch", "class_names"):
         assert key in ckpt

@@ -16,7 +16,6 @@ frames) and exits 1 if there is any; it reads headers only (fast). With ``--deco
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from adatad.annotation_io import AnnotationError, load_class_map, read_json
+from adatad.cpu import usable_cores
 
 from .annotations import VideoInfo, convert_thumos, load_annotations, write_annotations
 
@@ -100,12 +100,6 @@ def _decode_one(job: tuple[str, str, int, str]) -> tuple[str, int, int | None, s
     return name, done, None, None
 
 
-def default_workers() -> int:
-    """Processes for the decoding check: the CPU cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def decode_videos(
@@ -114,7 +108,7 @@ def decode_videos(
     """Decode frames ``arange(0, frames, stride)`` of every video in a pool of ``workers`` processes (default: the
     usable cores), with a tqdm bar (frames; its ETA is the time left). Returns one ``decode`` problem per video that
     fails, naming its first bad frame. Videos must exist (run :func:`check_videos` first)."""
-    workers = workers or default_workers()
+    workers = workers or usable_cores()
     jobs = [(v.name, str(v.path), int(stride), backend) for v in videos]
     by_name = {v.name: v for v in videos}
     total = sum(len(range(0, v.frames, stride)) for v in videos)

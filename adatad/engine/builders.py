@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from adatad.cpu import usable_cores
 from adatad.data.annotations import load_annotations
 from adatad.data.datasets import MissingVideosError, SlidingWindowDataset, TrainDataset, collate
 from adatad.data.prepare import check_videos
@@ -125,7 +126,9 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
     items per batch; training drops the ``N % world_size`` leftover items and keeps a last partial batch."""
     scfg = cfg["solver"]["train" if split == "train" else split]
     batch = per_process_batch(cfg, split, info.world_size)
-    workers = int(scfg["num_workers"])
+    workers = min(int(scfg["num_workers"]), usable_cores())
+    if workers < int(scfg["num_workers"]):
+        logger.info("%s loader: %d worker(s), the usable CPU cores (solver.%s.num_workers=%s)", split, workers, split, scfg["num_workers"])
     dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
     sampler = ResumableSampler(

@@ -15,6 +15,7 @@ import torch
 
 from adatad.annotation_io import load_class_map
 from adatad.config import ConfigError, dump_config
+from adatad.cpu import ThreadGovernor, plan_threads
 from adatad.data.annotations import AnnotationError, load_annotations
 from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
 from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
@@ -147,6 +148,7 @@ def run_training(
         info.device,
         torch.__version__,
     )
+    governor = configure_cpu_threads()
     seed = int(cfg["solver"]["seed"])
     _seed_process(seed + info.rank, deterministic=cfg["solver"]["deterministic"] and deterministic)
 
@@ -167,6 +169,7 @@ def run_training(
         tb_writer=tensorboard_writer(work_dir) if info.is_main else None,
         class_names=load_class_map(cfg["dataset"]["class_map"]),
         gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None,
+        cpu_governor=governor,
     )
     if resume:
         path = resume_checkpoint(work_dir / "checkpoint", resume)
@@ -188,6 +191,15 @@ def run_training(
     return result
 
 
+def configure_cpu_threads() -> ThreadGovernor:
+    """Set torch's intra-op threads to the free cores (see :mod:`adatad.cpu`), log the choice, and return the
+    governor that re-checks them while training."""
+    plan = plan_threads()
+    torch.set_num_threads(plan.threads)
+    logger.info(plan.describe())
+    return ThreadGovernor(plan, torch.set_num_threads, log=logger.info)
+
+
 def _seed_process(seed: int, deterministic: bool) -> None:
     """Seed the process's own RNGs (model initialisation, drop path, dropout). Data randomness does not use
     them: it comes from per-item seeds (see :mod:`adatad.engine.sampler`)."""
@@ -203,6 +215,7 @@ def run_testing(cfg: dict, checkpoint: str | Path, work_dir: Path, device: str |
     """Sliding-window test of a checkpoint (adatad or OpenTAD); returns the mAP result on rank 0."""
     info = init_distributed(device)
     setup_logging(work_dir, info.rank, "test")
+    configure_cpu_threads()
     _seed_process(int(cfg["solver"]["seed"]), deterministic=True)
     model = build_detector(cfg, load_pretrained=False)
     load_detector_checkpoint(model, checkpoint)

@@ -120,9 +120,11 @@ class Trainer:
         tb_writer=None,
         class_names: list[str] | None = None,
         gpu_augment=None,
+        cpu_governor=None,
     ):
         """``class_names`` are saved with checkpoints (so that ``adatad infer`` names the classes); ``gpu_augment``
-        is a callable applied to each uint8 batch on the device (``dataset.transform.on_gpu``)."""
+        is a callable applied to each uint8 batch on the device (``dataset.transform.on_gpu``); ``cpu_governor``
+        (:class:`adatad.cpu.ThreadGovernor`) re-checks the free CPU cores between steps."""
         self.cfg = cfg
         self.dist = dist_info
         self.device = dist_info.device
@@ -181,6 +183,7 @@ class Trainer:
         self.bad_videos: dict[str, int | None] = {}  # video -> first bad frame seen (each logged once)
         self.class_names = list(class_names or [])
         self.gpu_augment = gpu_augment
+        self.cpu_governor = cpu_governor
         self._epoch_loss = float("nan")
         self._fault_nan = _fault_nan_at(dist_info.rank)
 
@@ -327,6 +330,8 @@ class Trainer:
                 data_time = t_start - t_data
                 self._count_bad_samples(batch, epoch, it, num_batches)
                 losses = self._step(batch, it, num_batches, epoch)
+                if self.cpu_governor is not None:
+                    self.cpu_governor.tick()
                 it += 1
                 compute_time = time.perf_counter() - t_start
                 count += 1
