@@ -100,8 +100,6 @@ def _decode_one(job: tuple[str, str, int, str]) -> tuple[str, int, int | None, s
     return name, done, None, None
 
 
-
-
 def decode_videos(
     videos: list[VideoInfo], stride: int = 4, workers: int | None = None, backend: str = "pyav", progress: bool = True
 ) -> list[Problem]:
