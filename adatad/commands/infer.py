@@ -74,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from adatad.api import Detector
     from adatad.engine.logs import setup_logging
+    from adatad.engine.runner import configure_cpu_threads
     from adatad.errors import UserError
     from adatad.viz import plot_timeline
 
     setup_logging()
+    configure_cpu_threads()
     videos = find_videos(args.videos)
     if not videos:
         print("adatad infer: no videos found in " + " ".join(args.videos))
