@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from adatad.annotation_io import read_annotation_json
     from adatad.config import load_config
     from adatad.data.video import VideoError
     from adatad.engine.builders import build_test_transform
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     cfg = load_config(args.config, args.cfg_options)
+    gt_db = read_annotation_json(args.gt)["database"] if args.gt else {}  # read before the model: fail early
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = build_detector(cfg, load_pretrained=False)
     info = load_detector_checkpoint(model, args.checkpoint)
@@ -77,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     class_names = _class_names(args.class_map, info["class_names"], cfg, model.num_classes)
     transform = build_test_transform(cfg)
     reference_fps = cfg["inference"]["reference_fps"]
-    gt_db = json.loads(Path(args.gt).read_text())["database"] if args.gt else {}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    from adatad.annotation_io import load_class_map, read_json
+    from adatad.annotation_io import load_class_map, read_annotation_json
     from adatad.evaluation.cli import resolve_subset
     from adatad.evaluation.detection_map import read_blocked_videos
     from adatad.report import write_report
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ann = subset = None
         if args.gt:
-            ann = read_json(args.gt, "annotation file", key="database")
+            ann = read_annotation_json(args.gt)
             available = {str(v.get("subset")) for v in ann["database"].values() if isinstance(v, dict)}
             subset, note = resolve_subset(args.subset, available)
             if note:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             sources=sources,
         )
     except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"adatad report: error: {e}", file=sys.stderr)
+        print(f"adatad: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0

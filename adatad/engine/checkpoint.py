@@ -195,6 +195,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint with ``weights_only=True`` after checking its recorded SHA-256; clear errors (naming the
     file) for a missing, corrupt or unreadable file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         hint = ""
         if path.parent.is_dir():
@@ -206,7 +208,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refused or a corrupt file
         raise CheckpointError(
-            f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
+            f"cannot load checkpoint {path}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]} "
             "(only tensors and plain python containers are accepted: weights_only=True)"
         ) from exc
 

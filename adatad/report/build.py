@@ -30,7 +30,7 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 
-from adatad.annotation_io import read_json
+from adatad.annotation_io import read_annotation_json
 from adatad.evaluation.detection_map import (
     DEFAULT_TIOU_THRESHOLDS,
     GroundTruth,
@@ -120,7 +120,7 @@ def build_report_data(
     out = Path(out)
     ann = None
     if gt is not None:
-        ann = gt if isinstance(gt, Mapping) else read_json(gt, "annotation file", key="database")
+        ann = gt if isinstance(gt, Mapping) else read_annotation_json(gt)
     preds = load_predictions(pred if isinstance(pred, Mapping) else Path(pred), class_names)
     thresholds = [float(t) for t in tiou_thresholds]
     t_idx = _outcome_index(thresholds)
