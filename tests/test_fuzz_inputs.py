@@ -20,7 +20,8 @@ csv / torch.load / compile), each with the loader name(s) of this module that fu
 - ``data/custom.read_annotations``: ``prepare custom`` CSV / JSON -> ``custom_csv``, ``custom_json``.
 - ``evaluation/cli`` + ``detection_map.load_ground_truth/load_predictions/read_blocked_videos``: ``adatad eval``
   -> ``eval_gt``, ``eval_pred``, ``eval_blocked`` (and ``classmap``).
-- ``commands/report`` (+ ``report/build``): ``adatad report`` predictions -> ``report_pred``.
+- ``commands/report`` (+ ``report/build``): ``adatad report`` predictions and annotations -> ``report_pred``,
+  ``report_gt``.
 - ``commands/infer``: ``--gt`` (read_annotation_json) and the class map (load_class_map): the shared readers above.
 - ``config.load_config``: Python config files with their ``_base_`` chain -> ``config``; ``--cfg-options`` ->
   ``test_fuzz_cfg_options``.
@@ -315,6 +316,7 @@ LOADERS: dict[str, Loader] = {
         Loader("eval_blocked", "json", _eval_files, "blocked", _eval_run),
         Loader("classmap", "text", _eval_files, "cmap", _eval_run),
         Loader("report_pred", "json", _eval_files, "pred", _report_run),
+        Loader("report_gt", "json", _eval_files, "gt", _report_run),
         Loader("annotations", "json", _annotations_files, "gt", _annotations_run),
         Loader("block_list", "text", _annotations_files, "blocked_txt", _annotations_run),
         Loader("thumos_csv", "csv", _thumos_files, "test_ann", _thumos_run),
@@ -489,6 +491,10 @@ def _append(text: str) -> Callable[[bytes, Path], bytes]:
 
 # targeted mutations with a decided outcome, per loader
 TARGETED: dict[str, list[Mutation]] = {
+    "report_gt": [
+        Mutation("nan_start", "error", _replace_json(("database", "vid_a", "annotations", 0, "segment", 0), NAN)),
+        Mutation("duplicate_video", "error", _dup_key(b'"vid_b": {', b'"vid_b": {"subset": "validation", "annotations": []}')),
+    ],
     "eval_gt": [
         Mutation("nan_start", "error", _replace_json(("database", "vid_a", "annotations", 0, "segment", 0), NAN)),
         Mutation("inf_end", "error", _replace_json(("database", "vid_a", "annotations", 0, "segment", 1), INF)),

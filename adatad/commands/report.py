@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             Path(args.pred),
             ann,
+            gt_name=args.gt,
             subset=subset,
             class_names=load_class_map(args.class_map) if args.class_map else None,
             blocked_videos=read_blocked_videos(args.blocked) if args.blocked else None,
