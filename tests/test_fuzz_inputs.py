@@ -658,6 +658,12 @@ def _torch_mutations(loader: str) -> list[Mutation]:
     ]
     if loader == "detector_ckpt":
         muts.append(Mutation("legacy_serialization", "error", save(tensors, _use_new_zipfile_serialization=False)))
+
+        def bad_names():
+            sd = _tiny_detector_stand_in().state_dict()
+            return {"state_dict": sd, "class_names": 5}
+
+        muts.append(Mutation("class_names_int", "error", save(bad_names)))
     return muts
 
 

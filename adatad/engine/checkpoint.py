@@ -308,9 +308,12 @@ def load_detector_checkpoint(model, path, prefer_ema: bool = True) -> dict:
     state, source = _detector_state_from(ckpt, path)
     if not prefer_ema and source == "state_dict_ema" and isinstance(ckpt.get("state_dict"), dict):
         state, source = ckpt["state_dict"], "state_dict"
+    names = ckpt.get("class_names")
+    if names is not None and not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{path}: 'class_names' must be a list of class names (strings), got {type(names).__name__}")
     load_detector_state(model, state, f"{path} ({source})")
     logging.getLogger(__name__).info("loaded %d tensors from %s (%s)", len(state), path, source)
-    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"), "class_names": ckpt.get("class_names")}
+    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"), "class_names": names}
 
 
 def load_detector_state(model, state: dict, what: str) -> None:
