@@ -239,8 +239,9 @@ def _exec_file(path: Path) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"adatad_config_{path.stem}"}
     try:
         code = compile(source, str(path), "exec")
-    except SyntaxError as exc:  # also a file that is not UTF-8 (or its declared encoding)
-        raise ConfigError(f"config {path}: syntax error at line {exc.lineno}: {exc.msg}") from exc
+    except SyntaxError as exc:  # also a file that is not UTF-8 (or its declared encoding), or has NUL bytes
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ConfigError(f"config {path}: syntax error{where}: {exc.msg}") from exc
     except ValueError as exc:  # NUL bytes (Python < 3.12)
         raise ConfigError(f"config {path} is not Python source: {exc}") from exc
     try:
@@ -288,6 +289,8 @@ def _strip_delete(value: Any) -> Any:
 
 def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory; expected a Python config file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path in seen:

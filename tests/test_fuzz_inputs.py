@@ -43,8 +43,9 @@ Rules decided here (also in the README's Faults table):
 - Python config files are read as Python reads source files (a BOM or an encoding declaration is fine); a
   config that raises while it runs (NameError, ImportError, ...) fails naming the file and line. A config is
   code: one that loops forever is not guarded against.
-- Checkpoints: anything ``torch.load(weights_only=True)`` refuses, a truncated or damaged zip, a non-dict
-  object, and tensors under unexpected keys all fail naming the file.
+- Checkpoints: anything ``torch.load(weights_only=True)`` refuses, a truncated zip, a damaged adatad checkpoint
+  (its SHA-256 record), a non-dict object, and tensors under unexpected keys all fail naming the file (a few
+  flipped bytes in a file without the record, e.g. OpenTAD's, may still load: "either").
 """
 
 from __future__ import annotations
@@ -242,19 +243,12 @@ def _config_run(f: dict[str, Path], tmp: Path) -> int:
     return _guarded(lambda: load_config(f["cfg"]))
 
 
-OPENTAD_CONFIG = "/work/opentad_env/OpenTAD/configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
-
-
 def _convert_files(tmp: Path) -> dict[str, Path]:
-    # a self-contained OpenTAD config: the fixture recorded from OpenTAD's own tree, flattened
-    from adatad.compat.convert_config import load_opentad_config
+    """A self-contained OpenTAD config: the seed's AdaTAD recipe as OpenTAD writes it (as tests/test_recipes.py builds it)."""
+    from test_recipes import RECIPES, opentad_config_from_recipe
 
-    src = Path(OPENTAD_CONFIG)
-    if not src.is_file():
-        pytest.skip("the OpenTAD tree is not available")
-    cfg = load_opentad_config(src)
-    text = "".join(f"{k} = {v!r}\n" for k, v in cfg.items())
-    return {"cfg": _write(tmp / "opentad_cfg.py", text.encode())}
+    cfg = opentad_config_from_recipe(RECIPES["e2e_thumos_videomae_s_768x1_160_adapter"])
+    return {"cfg": _write(tmp / "opentad_cfg.py", "".join(f"{k} = {v!r}\n" for k, v in cfg.items()).encode())}
 
 
 def _convert_run(f: dict[str, Path], tmp: Path) -> int:

@@ -240,7 +240,7 @@ def _finite(text: str | None, what: str) -> float:
         raise ValueError("the row is too short")
     x = float(text)
     if not math.isfinite(x):
-        raise ValueError(f"{what} {text!r} is not a finite number")
+        raise ValueError(f"{what} {text[:24]!r} is not a finite number")
     return x
 
 
