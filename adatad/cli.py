@@ -2,7 +2,8 @@
 argument parser included), imported only when that command runs, so that ``adatad --help`` and each
 ``adatad COMMAND --help`` start without importing torch.
 
-Errors a user can cause (:class:`adatad.errors.UserError` and missing files) print one line, no traceback.
+Errors a user can cause (:class:`adatad.errors.UserError`, missing files, and any other ``OSError`` naming a file:
+a directory where a file should be, no permission) print one line, no traceback.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def run_guarded(fn) -> int:
         kind = "config error" if isinstance(exc, ConfigError) else "error"
         print(f"adatad: {kind}: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: a bug or the machine; keep the traceback
+            raise
+        # a file the command was pointed at cannot be read or written (a directory, no permission, ...)
+        print(f"adatad: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import math
 import pprint
 from pathlib import Path
 from typing import Any
@@ -229,13 +230,31 @@ _RESERVED = {"_base_"}
 
 # --------------------------------------------------------------------------------------------- loading
 def _exec_file(path: Path) -> dict[str, Any]:
-    source = path.read_text()
+    """Run a config file as Python reads a source file (bytes: a byte-order mark or an encoding declaration is
+    honoured); any error it raises becomes a :class:`ConfigError` naming the file and line."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"adatad_config_{path.stem}"}
     try:
         code = compile(source, str(path), "exec")
+    except SyntaxError as exc:  # also a file that is not UTF-8 (or its declared encoding), or has NUL bytes
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ConfigError(f"config {path}: syntax error{where}: {exc.msg}") from exc
+    except ValueError as exc:  # NUL bytes (Python < 3.12)
+        raise ConfigError(f"config {path} is not Python source: {exc}") from exc
+    try:
         exec(code, namespace)  # noqa: S102 - config files are Python by design, like OpenTAD's
-    except SyntaxError as exc:
-        raise ConfigError(f"config {path}: syntax error at line {exc.lineno}: {exc.msg}") from exc
+    except Exception as exc:  # the file's own code failed (NameError, ImportError, ...): user input, not a bug
+        tb, line = exc.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = f" at line {line}" if line is not None else ""
+        msg = (str(exc).splitlines() or [""])[0][:300]
+        raise ConfigError(f"config {path}: {type(exc).__name__}{where}: {msg}") from exc
     out = {}
     for key, value in namespace.items():
         if key.startswith("__") or (key.startswith("_") and key not in _RESERVED):
@@ -270,6 +289,8 @@ def _strip_delete(value: Any) -> Any:
 
 def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     path = path.resolve()
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory; expected a Python config file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path in seen:
@@ -278,6 +299,8 @@ def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     bases = raw.pop("_base_", [])
     if isinstance(bases, str):
         bases = [bases]
+    if not isinstance(bases, (list, tuple)) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"config {path}: _base_ must be a path or a list of paths (strings), got {bases!r}")
     result: dict[str, Any] = {}
     for base in bases:
         base_path = (path.parent / base).resolve()
@@ -318,7 +341,10 @@ def resolve_config(
             _set_dotted(cfg, key, value, validate_keys)
             applied.append(f"{key}={value!r}")
     if validate_keys:
-        validate(cfg)
+        try:
+            validate(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"config {path}: {exc}") from exc
     resolved = merge(_schema_defaults(SCHEMA), cfg)
     resolved["_meta"] = {"config_file": source, "config_name": name, "overrides": applied, "file_values": file_values}
     return resolved
@@ -458,6 +484,8 @@ def validate(cfg: dict, schema: dict | None = None, prefix: str = "") -> None:
                 raise ConfigError(f"config key {dotted!r} must be a dict of settings, got {type(value).__name__}: {value!r}")
             validate(value, expected, dotted + ".")
             continue
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"config key {dotted!r} is NaN; give a number")
         if not _type_ok(expected, value):
             want = _TYPE_NAMES.get(type(expected), type(expected).__name__)
             raise ConfigError(f"config key {dotted!r} expects {want} (like {expected!r}), got {type(value).__name__}: {value!r}")

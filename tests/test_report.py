@@ -96,7 +96,7 @@ def test_names_cannot_break_out_of_the_json_elements(tmp_path):
 def test_report_errors_are_one_line(tmp_path, capsys):
     assert main(["report", "--pred", str(tmp_path / "missing.json"), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert "adatad report: error:" in err and "missing.json" in err and "Traceback" not in err
+    assert "adatad: error:" in err and "missing.json" in err and "Traceback" not in err
 
 
 def test_test_run_report_failure_is_a_warning(tmp_path, caplog):

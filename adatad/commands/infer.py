@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import time
 
+    from adatad.annotation_io import read_annotation_json
     from adatad.api import Detector
     from adatad.engine.logs import setup_logging
     from adatad.engine.runner import configure_cpu_threads
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     configure_cpu_threads()
+    gt_db = read_annotation_json(args.gt)["database"] if args.gt else {}  # read before the model: fail early
     videos = find_videos(args.videos)
     if not videos:
         print("adatad infer: no videos found in " + " ".join(args.videos))
@@ -99,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         batch_windows=args.batch_size,
     )
     config_name = str(args.config) if args.config else f"{args.checkpoint} (saved config)"
-    gt_db = json.loads(Path(args.gt).read_text())["database"] if args.gt else {}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"config": config_name, "checkpoint": str(args.checkpoint), "score_threshold": args.score_threshold}

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    from adatad.annotation_io import load_class_map, read_json
+    from adatad.annotation_io import load_class_map, read_annotation_json
     from adatad.evaluation.cli import resolve_subset
     from adatad.evaluation.detection_map import read_blocked_videos
     from adatad.report import write_report
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ann = subset = None
         if args.gt:
-            ann = read_json(args.gt, "annotation file", key="database")
+            ann = read_annotation_json(args.gt)
             available = {str(v.get("subset")) for v in ann["database"].values() if isinstance(v, dict)}
             subset, note = resolve_subset(args.subset, available)
             if note:
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             Path(args.pred),
             ann,
+            gt_name=args.gt,
             subset=subset,
             class_names=load_class_map(args.class_map) if args.class_map else None,
             blocked_videos=read_blocked_videos(args.blocked) if args.blocked else None,
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             sources=sources,
         )
     except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"adatad report: error: {e}", file=sys.stderr)
+        print(f"adatad: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0

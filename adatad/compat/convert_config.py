@@ -987,11 +987,14 @@ def convert_opentad_config(cfg: dict, source: str = "<opentad>") -> Conversion:
 # ------------------------------------------------------------------------------------------------- writing
 def render_adatad_config(conv: Conversion) -> str:
     """A complete adatad config file (schema defaults filled in), with the ignored OpenTAD keys listed as comments."""
-    from adatad.config import SCHEMA, _schema_defaults, merge, validate
+    from adatad.config import SCHEMA, ConfigError, _schema_defaults, merge, validate
 
-    validate(conv.config)
     cfg = merge(_schema_defaults(SCHEMA), conv.config)
-    validate(cfg)
+    try:
+        validate(conv.config)
+        validate(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{conv.source}: {exc}") from exc
     lines = [
         f"# adatad config converted from the OpenTAD config {conv.source} by `adatad convert-config`.",
         "# Every setting is written out (adatad's schema defaults included). OpenTAD keys left out on purpose:",

@@ -13,14 +13,17 @@ Loading follows OpenTAD's THUMOS dataset: ``"Ambiguous"`` instances skipped; sec
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
-from adatad.annotation_io import AnnotationError, load_class_map, read_json
+from adatad.annotation_io import AnnotationError, load_class_map, read_annotation_json, read_text_file
 
 __all__ = [
     "AnnotationError",
@@ -67,7 +70,12 @@ class VideoInfo:
 
 
 def _read_json(path: Path) -> dict:
-    return read_json(path, "annotation file", key="database", hint="see `adatad prepare thumos --help`")["database"]
+    return read_annotation_json(path, hint="see `adatad prepare thumos --help`")["database"]
+
+
+def _is_number(x: object) -> TypeGuard[int | float]:
+    """A JSON number that is finite (not a bool, not NaN / Infinity)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _subset_matches(subset: str, subset_name: str | list[str] | tuple[str, ...]) -> bool:
@@ -104,7 +112,8 @@ def load_annotations(
         if isinstance(block_list, (list, tuple, set)):
             blocked = set(block_list)
         else:
-            blocked = {ln.strip() for ln in Path(block_list).read_text().splitlines() if ln.strip()}
+            text = read_text_file(block_list, "block list", "one video name per line")
+            blocked = {ln.strip() for ln in text.splitlines() if ln.strip()}
     errors: list[str] = []
     out: list[VideoInfo] = []
     for name, info in database.items():
@@ -112,17 +121,17 @@ def load_annotations(
         if not isinstance(info, dict):
             errors.append(f"{where}: entry is not an object")
             continue
-        if "subset" not in info:
-            errors.append(f"{where}: missing 'subset'")
+        if not isinstance(info.get("subset"), str):
+            errors.append(f"{where}: 'subset' must be a string, got {info.get('subset', '(none)')!r}")
             continue
         if name in blocked or not _subset_matches(info["subset"], subset_name):
             continue
         dur, nfr = info.get("duration"), info.get("frame")
         bad = False
-        if not isinstance(dur, (int, float)) or isinstance(dur, bool) or not dur > 0:
+        if not _is_number(dur) or not dur > 0:
             errors.append(f"{where}: 'duration' must be a positive number of seconds, got {dur!r}")
             bad = True
-        if not isinstance(nfr, (int, float)) or isinstance(nfr, bool) or not nfr > 0 or int(nfr) != nfr:
+        if not _is_number(nfr) or not nfr > 0 or int(nfr) != nfr:
             errors.append(f"{where}: 'frame' must be a positive frame count, got {nfr!r}")
             bad = True
         annos = info.get("annotations", [])
@@ -141,19 +150,26 @@ def load_annotations(
                 errors.append(f"{aw}: needs 'segment' [start, end] and 'label'")
                 continue
             seg, label = a["segment"], a["label"]
-            if not isinstance(seg, (list, tuple)) or len(seg) != 2 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in seg):
-                errors.append(f"{aw}: 'segment' must be [start, end] in seconds, got {seg!r}")
+            if not isinstance(seg, (list, tuple)) or len(seg) != 2 or not all(map(_is_number, seg)):
+                errors.append(f"{aw}: 'segment' must be [start, end] in seconds (finite numbers), got {seg!r}")
                 continue
             if seg[1] < seg[0]:
                 errors.append(f"{aw}: segment end {seg[1]} < start {seg[0]}")
+                continue
+            if not isinstance(label, str):
+                errors.append(f"{aw}: 'label' must be a class name (a string), got {label!r}")
                 continue
             if label == AMBIGUOUS:
                 continue
             if label not in cls_index:
                 errors.append(f"{aw}: unknown label {label!r} (not in the class map)")
                 continue
-            s = int(seg[0] / dur * nfr)
-            e = int(seg[1] / dur * nfr)
+            fs, fe = seg[0] / dur * nfr, seg[1] / dur * nfr
+            if not (math.isfinite(fs) and math.isfinite(fe)):
+                errors.append(f"{aw}: segment {seg!r} is far beyond the video ({dur} s, {nfr} frames)")
+                continue
+            s = int(fs)
+            e = int(fe)
             key = (float(s), float(e), cls_index[label])
             if key in seen:  # OpenTAD's filter_same_annotation
                 continue
@@ -171,9 +187,10 @@ def load_annotations(
                 path=Path(data_path) / f"{name}.{video_ext}" if data_path is not None else None,
             )
         )
-    if errors:
-        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        raise AnnotationError(f"{len(errors)} problem(s) in {ann_path}:\n" + "\n".join(errors[:50]) + more)
+    if errors:  # one line: the first problems in full (each names the video and field), then the count of the rest
+        more = f"; ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        shown = [e.removeprefix(f"{ann_path}: ") for e in errors[:10]]
+        raise AnnotationError(f"{len(errors)} problem(s) in {ann_path}: " + "; ".join(shown) + more)
     if not out:
         subsets = sorted({v.get("subset", "?") for v in database.values() if isinstance(v, dict)})
         raise AnnotationError(
@@ -203,28 +220,53 @@ class ConversionReport:
 _SPLITS = {"val": "training", "test": "validation"}  # THUMOS split -> OpenTAD subset name
 
 
+def _csv_rows(path: Path, need: tuple[str, ...]) -> list[dict]:
+    """The rows of a CSV with a header that has the columns ``need`` (UTF-8, a byte-order mark is fine)."""
+    reader = csv.DictReader(io.StringIO(read_text_file(path, "CSV file")))
+    missing = [c for c in need if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AnnotationError(
+            f"{path}: the header has no column {', '.join(missing)} (header: {reader.fieldnames}); expected {','.join(need)},..."
+        )
+    try:
+        return list(reader)
+    except csv.Error as e:
+        raise AnnotationError(f"{path}: line {reader.line_num}: {e}") from e
+
+
+def _finite(text: str | None, what: str) -> float:
+    """A finite number from a CSV/TXT field (ValueError naming the field otherwise; None is a short row)."""
+    if text is None:
+        raise ValueError("the row is too short")
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError(f"{what} {text[:24]!r} is not a finite number")
+    return x
+
+
 def _read_video_info_csv(path: Path) -> dict[str, tuple[float, int]]:
     out = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                out[row["video"]] = (float(row["fps"]), int(float(row["count"])))
-            except (KeyError, ValueError) as e:
-                raise AnnotationError(f"{path}: bad row {row} ({e}); expected columns video,fps,...,count") from e
+    for i, row in enumerate(_csv_rows(path, ("video", "fps", "count"))):
+        try:
+            fps, count = _finite(row["fps"], "fps"), _finite(row["count"], "count")
+            if not fps > 0 or not count > 0:
+                raise ValueError(f"fps and count must be positive, got {row['fps']!r}, {row['count']!r}")
+        except ValueError as e:
+            raise AnnotationError(f"{path}: row {i + 2} ({row.get('video')!r}) malformed: {e}; expected columns video,fps,...,count") from e
+        out[row["video"]] = (fps, int(count))
     return out
 
 
 def _read_csv_split(csv_dir: Path, split: str) -> list[tuple[str, str, float, float]]:
     path = csv_dir / f"{split}_Annotation_ours.csv"
-    if not path.is_file():
+    if not path.exists():
         raise AnnotationError(f"missing {path} (expected {split}_Annotation_ours.csv in --csv-dir)")
     rows = []
-    with open(path, newline="") as f:
-        for i, row in enumerate(csv.DictReader(f)):
-            try:
-                rows.append((row["video"], row["type"], float(row["start"]), float(row["end"])))
-            except (KeyError, ValueError) as e:
-                raise AnnotationError(f"{path}: row {i + 2} malformed ({e}); columns video,type,...,start,end") from e
+    for i, row in enumerate(_csv_rows(path, ("video", "type", "start", "end"))):
+        try:
+            rows.append((row["video"], row["type"], _finite(row["start"], "start"), _finite(row["end"], "end")))
+        except ValueError as e:
+            raise AnnotationError(f"{path}: row {i + 2} malformed ({e}); columns video,type,...,start,end") from e
     return rows
 
 
@@ -235,14 +277,14 @@ def _read_txt_split(anno_dir: Path, split: str) -> list[tuple[str, str, float, f
     rows = []
     for fp in files:
         label = fp.name[: -len(f"_{split}.txt")]
-        for ln, line in enumerate(fp.read_text().splitlines()):
+        for ln, line in enumerate(read_text_file(fp, "annotation file").splitlines()):
             parts = line.split()
             if not parts:
                 continue
             if len(parts) != 3:
                 raise AnnotationError(f"{fp}: line {ln + 1} should be '<video> <start> <end>', got {line!r}")
             try:
-                rows.append((parts[0], label, float(parts[1]), float(parts[2])))
+                rows.append((parts[0], label, _finite(parts[1], "start"), _finite(parts[2], "end")))
             except ValueError as e:
                 raise AnnotationError(f"{fp}: line {ln + 1}: {e}") from e
     return rows
@@ -284,7 +326,7 @@ def convert_thumos(
     for split, subset in _SPLITS.items():
         rows = _read_csv_split(src, split) if csv_dir is not None else _read_txt_split(src, split)
         info_csv = src / f"{split}_video_info.csv"
-        meta: dict[str, tuple[float, int]] = _read_video_info_csv(info_csv) if info_csv.is_file() else {}
+        meta: dict[str, tuple[float, int]] = _read_video_info_csv(info_csv) if info_csv.exists() else {}
         names = list(dict.fromkeys(r[0] for r in rows))
         for v in sorted(set(meta) - set(names)):
             if v not in drop_videos:
@@ -307,7 +349,8 @@ def convert_thumos(
                 dur = frames / fps
             else:
                 hint = f" nor {vp}" if vp is not None else ""
-                raise AnnotationError(f"no metadata for {v}: not in {info_csv}{hint}; pass --videos DIR")
+                absent = "" if info_csv.is_file() else " (no such file)"
+                raise AnnotationError(f"no metadata for {v}: not in {info_csv}{absent}{hint}; pass --videos DIR")
             kept_videos[v] = {"subset": subset, "duration": dur, "frame": frames, "annotations": []}
         for v, label, s, e in rows:
             if v not in kept_videos:

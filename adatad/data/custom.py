@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import io
 import json
 import math
 import os
@@ -25,6 +26,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from adatad.annotation_io import AnnotationError, read_json, read_text_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_CONFIG = REPO_ROOT / "configs" / "adatad" / "thumos" / "e2e_thumos_videomae_s_768x1_160_adapter.py"
@@ -58,8 +61,9 @@ class Report:
 
 # ----------------------------------------------------------------------------------------------- reading
 def read_annotations(path: Path, report: Report) -> list[Row]:
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
+    """Rows of the CSV or JSON file. A file that cannot be read as a whole (missing, not UTF-8, not valid JSON, a
+    CSV without the header, a JSON of the wrong shape) raises :class:`AnnotationError` naming it; a bad row is a
+    problem in ``report`` (named by file and line / video and index)."""
     if path.suffix.lower() == ".json":
         return _read_json(path, report)
     return _read_csv(path, report)
@@ -67,13 +71,13 @@ def read_annotations(path: Path, report: Report) -> list[Row]:
 
 def _read_csv(path: Path, report: Report) -> list[Row]:
     rows: list[Row] = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        need = {"video", "start", "end", "label"}
-        if not need <= set(header):
-            raise ValueError(f"{path}: the CSV header must contain video,start,end,label (optional subset); got {header}")
-        reader.fieldnames = header
+    reader = csv.DictReader(io.StringIO(read_text_file(path, "annotation file")))  # UTF-8; a byte-order mark is fine
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    need = {"video", "start", "end", "label"}
+    if not need <= set(header):
+        raise AnnotationError(f"{path}: the CSV header must contain video,start,end,label (optional subset); got {header}")
+    reader.fieldnames = header
+    try:
         for line, rec in enumerate(reader, start=2):
             where = f"{path.name} line {line}"
             try:
@@ -86,23 +90,38 @@ def _read_csv(path: Path, report: Report) -> list[Row]:
                 report.problem(where, f"subset {subset!r} is not train/val/test", line)
                 continue
             rows.append(Row(line, (rec["video"] or "").strip(), start, end, rec["label"] or "", subset))
+    except csv.Error as e:
+        raise AnnotationError(f"{path}: line {reader.line_num}: {e}") from e
     return rows
 
 
 def _read_json(path: Path, report: Report) -> list[Row]:
-    data = json.loads(path.read_text())
-    db = data.get("database", data)
+    data = read_json(path, "annotation file", unique_keys=True)
+    db = data.get("database", data) if isinstance(data, dict) else data
+    if not isinstance(db, dict):
+        raise AnnotationError(
+            f'{path}: expected {{"database": {{video: {{"annotations": [...]}}}}}} or {{video: ...}}, got a {type(db).__name__}'
+        )
     rows: list[Row] = []
     for video, info in db.items():
+        annos = info.get("annotations", []) if isinstance(info, dict) else None
+        if not isinstance(annos, list):
+            raise AnnotationError(f'{path}: video {video!r} must be {{"annotations": [{{"segment": [start, end], "label": name}}, ...]}}')
         subset = info.get("subset")
-        for i, ann in enumerate(info.get("annotations", [])):
-            seg = ann.get("segment")
+        for i, ann in enumerate(annos):
             where = f"{video}[{i}]"
-            if not isinstance(seg, (list, tuple)) or len(seg) != 2:
-                report.problem(f"{path.name} {where}", f"segment must be [start, end], got {seg!r}", where)
+            if not isinstance(ann, dict):
+                raise AnnotationError(f'{path}: {where} must be {{"segment": [start, end], "label": name}}, got {ann!r}')
+            seg = ann.get("segment")
+            try:
+                if not isinstance(seg, (list, tuple)) or len(seg) != 2 or any(isinstance(x, (bool, str)) for x in seg):
+                    raise TypeError
+                start, end = float(seg[0]), float(seg[1])
+            except (TypeError, ValueError):
+                report.problem(f"{path.name} {where}", f"segment must be [start, end] (numbers), got {seg!r}", where)
                 continue
             sub = SUBSETS.get(str(subset).lower()) if subset else None
-            rows.append(Row(where, video, float(seg[0]), float(seg[1]), str(ann.get("label", "")), sub))
+            rows.append(Row(where, video, start, end, str(ann.get("label", "")), sub))
     return rows
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adatad.annotation_io import AnnotationError, load_class_map, read_json
+from adatad.annotation_io import AnnotationError, load_class_map, read_annotation_json
 from adatad.cpu import usable_cores
 
 from .annotations import VideoInfo, convert_thumos, load_annotations, write_annotations
@@ -161,8 +161,14 @@ def _class_map_for(ann: Path, class_map: str | None) -> list[str]:
     beside = ann.parent / "category_idx.txt"
     if beside.is_file():
         return load_class_map(beside)
-    db = read_json(ann, "annotation file", key="database")["database"]
-    return sorted({a.get("label") for v in db.values() for a in v.get("annotations", []) if a.get("label")})
+    db = read_annotation_json(ann)["database"]
+    labels = set()
+    for v in db.values():
+        annos = v.get("annotations") if isinstance(v, dict) else None
+        labels.update(
+            a["label"] for a in annos or [] if isinstance(annos, list) and isinstance(a, dict) and isinstance(a.get("label"), str)
+        )
+    return sorted(labels)
 
 
 def _cmd_thumos(args) -> int:
@@ -196,8 +202,8 @@ def _cmd_check(args) -> int:
     if args.subset:
         subsets = args.subset
     else:
-        db = read_json(ann, "annotation file", key="database")["database"] if ann.is_file() else {}
-        subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and v.get("subset")}) or ["?"]
+        db = read_annotation_json(ann)["database"] if ann.exists() else {}
+        subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and isinstance(v.get("subset"), str)}) or ["?"]
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
     decode = args.decode or args.full
     frames = "every frame" if stride == 1 else f"frames 0, {stride}, {2 * stride}, ..."
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_thumos(args)
         return _cmd_check(args)
     except AnnotationError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"adatad: error: {e}", file=sys.stderr)
         return 2
 
 

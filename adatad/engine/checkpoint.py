@@ -195,6 +195,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint with ``weights_only=True`` after checking its recorded SHA-256; clear errors (naming the
     file) for a missing, corrupt or unreadable file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         hint = ""
         if path.parent.is_dir():
@@ -206,7 +208,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refused or a corrupt file
         raise CheckpointError(
-            f"cannot load checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
+            f"cannot load checkpoint {path}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]} "
             "(only tensors and plain python containers are accepted: weights_only=True)"
         ) from exc
 
@@ -307,9 +309,12 @@ def load_detector_checkpoint(model, path, prefer_ema: bool = True, ckpt: dict | 
     state, source = _detector_state_from(ckpt, path)
     if not prefer_ema and source == "state_dict_ema" and isinstance(ckpt.get("state_dict"), dict):
         state, source = ckpt["state_dict"], "state_dict"
+    names = ckpt.get("class_names")
+    if names is not None and not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{path}: 'class_names' must be a list of class names (strings), got {type(names).__name__}")
     load_detector_state(model, state, f"{path} ({source})")
     logging.getLogger(__name__).info("loaded %d tensors from %s (%s)", len(state), path, source)
-    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"), "class_names": ckpt.get("class_names")}
+    return {"source": source, "num_tensors": len(state), "epoch": ckpt.get("epoch"), "class_names": names}
 
 
 def load_detector_state(model, state: dict, what: str) -> None:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from adatad.annotation_io import load_class_map, read_json
+from adatad.annotation_io import load_class_map, read_annotation_json
 from adatad.evaluation.detection_map import (
     DEFAULT_TIOU_THRESHOLDS,
     evaluate_detections,
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _subsets(ann_path: Path) -> tuple[dict, set[str]]:
     """The annotation file (parsed once, then handed to ``load_ground_truth``) and the subsets it has."""
-    data = read_json(ann_path, "annotation file", key="database")
+    data = read_annotation_json(ann_path)
     return data, {str(v.get("subset")) for v in data["database"].values() if isinstance(v, dict)}
 
 
@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             print(note, file=sys.stderr)
         blocked = read_blocked_videos(args.blocked) if args.blocked else None
         class_names = load_class_map(args.class_map) if args.class_map else None
-        gt = load_ground_truth(ann, subset, blocked)
+        gt = load_ground_truth(ann, subset, blocked, name=args.gt)
         preds = load_predictions(Path(args.pred), class_names)
         result = evaluate_detections(gt, preds, args.tiou)
     except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"adatad eval: error: {e}", file=sys.stderr)
+        print(f"adatad: error: {e}", file=sys.stderr)
         return 2
 
     s = result["stats"]

@@ -28,10 +28,10 @@ Public API: :func:`load_ground_truth`, :func:`load_predictions`, :func:`evaluate
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import numbers
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from adatad.annotation_io import gc_paused, read_json
+from adatad.annotation_io import gc_paused, parse_json_bytes, read_json, read_text_file
 
 __all__ = [
     "DEFAULT_TIOU_THRESHOLDS",
@@ -124,15 +124,17 @@ class Predictions:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_json(source: str | Path | Mapping, what: str, key: str) -> tuple[Mapping, str]:
-    """Return ``(data, description)`` for a path (read by :func:`adatad.annotation_io.read_json`) or a loaded dict."""
+def _read_json(source: str | Path | Mapping, what: str, key: str, name: str | os.PathLike | None = None) -> tuple[Mapping, str]:
+    """Return ``(data, description)`` for a path (read by :func:`adatad.annotation_io.read_json`) or a loaded dict
+    (``name``: the file it was read from, for messages)."""
     if isinstance(source, Mapping):
-        desc = f"{what} dict"
+        desc = f"{what} file {name}" if name is not None else f"{what} dict"
         if key not in source or not isinstance(source[key], Mapping):
             raise ValueError(f'{desc} has no "{key}" mapping at the top level; expected {{"{key}": {{video: ...}}}}')
         return source, desc
     if isinstance(source, (str, Path)):
-        return read_json(source, f"{what} file", key), f"{what} file {source}"
+        # duplicated keys: refused in an annotation file; in a predictions file the last copy wins (json.load's rule)
+        return read_json(source, f"{what} file", key, unique_keys=what == "annotation"), f"{what} file {source}"
     raise TypeError(f"{what} must be a path or a dict, got {type(source).__name__}")
 
 
@@ -153,17 +155,12 @@ def _remove_duplicates(anns: list[tuple[float, float, str]], tol: float) -> tupl
 def read_blocked_videos(path: str | Path) -> list[str]:
     """Read a blocked-video list: a JSON list of names (OpenTAD's format) or one name per line."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"blocked-video file {path} does not exist")
-    text = path.read_text(encoding="utf8")
+    text = read_text_file(path, "blocked-video file", "a JSON list of video names or one name per line")
     stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            names = json.loads(stripped)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"blocked-video file {path} looks like JSON but does not parse: {e}") from e
-        if not all(isinstance(n, str) for n in names):
-            raise ValueError(f"blocked-video file {path} must be a JSON list of video names (strings)")
+    if stripped[:1] in ("[", "{", '"'):  # JSON (a list is OpenTAD's format; anything else is refused below)
+        names = parse_json_bytes(stripped.encode(), "blocked-video file", path)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"blocked-video file {path} must be a JSON list of video names (strings), got {stripped[:60]!r}")
         return list(names)
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -172,6 +169,7 @@ def load_ground_truth(
     ann: str | Path | Mapping,
     subset: str | None,
     blocked_videos: Iterable[str] | str | Path | None = None,
+    name: str | os.PathLike | None = None,
 ) -> GroundTruth:
     """Load the evaluated GT from an OpenTAD/ActivityNet annotation file or dict.
 
@@ -182,8 +180,9 @@ def load_ground_truth(
             ``"validation"``); ``None`` evaluates every video of the file.
         blocked_videos: video names (or a file, see :func:`read_blocked_videos`) left out of GT and
             predictions.
+        name: when ``ann`` is a dict, the file it was read from (named in error messages).
     """
-    data, desc = _read_json(ann, "annotation", "database")
+    data, desc = _read_json(ann, "annotation", "database", name)
     database = data["database"]
     if isinstance(blocked_videos, (str, Path)):
         blocked = frozenset(read_blocked_videos(blocked_videos))
@@ -194,6 +193,8 @@ def load_ground_truth(
     for video, v in database.items():
         if not isinstance(v, Mapping) or "subset" not in v:
             raise ValueError(f'{desc}: video "{video}" has no "subset" field')
+        if not isinstance(v["subset"], str):
+            raise ValueError(f'{desc}: video "{video}" has "subset" {v["subset"]!r}; it must be a string')
         database_subsets[video] = v["subset"]
     if subset is not None and subset not in set(database_subsets.values()):
         available = sorted({str(s) for s in database_subsets.values()})
@@ -322,6 +323,8 @@ def _predictions_from(results: Mapping, desc: str, class_names: Sequence[str] | 
     score_list: list[Any] = []
     raw_labels: list[Any] = []
     for video, entries in results.items():
+        if not isinstance(entries, list):
+            raise _find_bad_entry(desc, video, entries)
         try:
             segs = list(map(_get_segment, entries))
             scs = list(map(_get_score, entries))

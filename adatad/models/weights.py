@@ -33,7 +33,6 @@ look like backbone tensors but have no place in the model (e.g. a deeper checkpo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -45,6 +44,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from adatad.annotation_io import read_json
 from adatad.errors import UserError
 
 __all__ = [
@@ -199,7 +199,8 @@ def _torch_load(path: Path) -> object:
             f"re-save a trusted file as a plain state dict. Details: {str(exc).splitlines()[0]}"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise WeightLoadError(f"cannot read checkpoint {path}: {exc}. Is the file complete (re-download)?") from exc
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise WeightLoadError(f"cannot read checkpoint {path}: {detail}. Is the file complete (re-download)?") from exc
 
 
 def _safetensors_load(path: Path) -> dict[str, Tensor]:
@@ -210,7 +211,8 @@ def _safetensors_load(path: Path) -> dict[str, Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types
-        raise WeightLoadError(f"cannot read safetensors file {path}: {exc}") from exc
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise WeightLoadError(f"cannot read safetensors file {path}: {detail}") from exc
 
 
 def read_checkpoint_file(path: str | os.PathLike) -> object:
@@ -227,14 +229,20 @@ def _read_hf_dir(path: Path) -> tuple[dict[str, Tensor], dict]:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise WeightLoadError(f"{path} is a directory but has no config.json: not a Hugging Face model folder")
-    config = json.loads(config_file.read_text())
+    config = read_json(config_file, "Hugging Face config")
+    if not isinstance(config, dict):
+        raise WeightLoadError(f"{config_file}: expected a JSON object of model settings, got {type(config).__name__}")
     single = path / "model.safetensors"
     index = path / "model.safetensors.index.json"
     bin_file = path / "pytorch_model.bin"
     if single.is_file():
         state = _safetensors_load(single)
     elif index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        index_data = read_json(index, "safetensors index")
+        weight_map = index_data.get("weight_map") if isinstance(index_data, dict) else None
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise WeightLoadError(f'{index}: expected {{"weight_map": {{tensor name: shard file}}}}')
+        shards = sorted(set(weight_map.values()))
         state = {}
         for shard in shards:
             state.update(_safetensors_load(path / shard))

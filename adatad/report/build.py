@@ -30,7 +30,7 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 
-from adatad.annotation_io import read_json
+from adatad.annotation_io import read_annotation_json
 from adatad.evaluation.detection_map import (
     DEFAULT_TIOU_THRESHOLDS,
     GroundTruth,
@@ -101,6 +101,7 @@ def build_report_data(
     title: str | None = None,
     sources: str | None = None,
     note: str | None = None,
+    gt_name: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows, JSON-ready (the per-video data under ``videos[i]["data"]``).
 
@@ -116,11 +117,14 @@ def build_report_data(
             segment end (marked as estimated).
         score_threshold: the timelines' initial score threshold (a slider changes it).
         bins: sensitivity bins, ``"thumos"`` or ``"activitynet"``.
+        gt_name: when ``gt`` is a dict, the file it was read from (named in error messages).
     """
     out = Path(out)
+    if gt is not None and not isinstance(gt, Mapping):
+        gt_name = gt
     ann = None
     if gt is not None:
-        ann = gt if isinstance(gt, Mapping) else read_json(gt, "annotation file", key="database")
+        ann = gt if isinstance(gt, Mapping) else read_annotation_json(gt)
     preds = load_predictions(pred if isinstance(pred, Mapping) else Path(pred), class_names)
     thresholds = [float(t) for t in tiou_thresholds]
     t_idx = _outcome_index(thresholds)
@@ -133,7 +137,7 @@ def build_report_data(
         for v, info in ann["database"].items():
             if isinstance(info, Mapping) and v not in durations and _finite(info.get("duration")):
                 durations[v] = float(info["duration"])
-        ground = load_ground_truth(ann, subset, blocked_videos)
+        ground = load_ground_truth(ann, subset, blocked_videos, name=gt_name)
         if len(ground):
             # its APs are evaluate_detections's (the same matching and AP code; tests/test_error_analysis.py)
             analysis = analyze_errors(ground, preds, thresholds, durations=durations, bins=bins)
