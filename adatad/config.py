@@ -344,7 +344,7 @@ def resolve_config(
         try:
             validate(cfg)
         except ConfigError as exc:
-            raise ConfigError(f"config {path}: {exc}") from exc
+            raise ConfigError(f"config {source}: {exc}") from exc
     resolved = merge(_schema_defaults(SCHEMA), cfg)
     resolved["_meta"] = {"config_file": source, "config_name": name, "overrides": applied, "file_values": file_values}
     return resolved
