@@ -77,7 +77,7 @@ def _validate(database: dict, path: Path) -> list[str]:
         for k, a in enumerate(annos):
             seg = a.get("segment") if isinstance(a, dict) else None
             ok = isinstance(seg, (list, tuple)) and len(seg) == 2
-            ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in seg)  # type: ignore[union-attr]
+            ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in seg or ())
             if not ok or not isinstance(a.get("label"), str) or not a["label"]:
                 errors.append(f"{where}, annotation {k}: needs 'segment': [start, end] in seconds and 'label': class name; got {a!r}")
     return errors
