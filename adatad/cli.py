@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("adatad.evaluation.cli", "compute detection mAP from a predictions JSON and an annotation JSON"),
     "infer": ("adatad.commands.infer", "detect actions in any video(s) and draw timelines"),
     "report": ("adatad.commands.report", "one HTML page of a predictions file: mAP, error analysis, timelines + video player"),
-    "prepare": ("adatad.data.prepare", "prepare datasets: thumos, check, custom"),
+    "prepare": ("adatad.data.prepare", "prepare datasets: thumos, anet, check, custom"),
     "demo": ("adatad.commands.demo", "generate synthetic videos, train the tiny demo model, test it, print mAP"),
     "download": ("adatad.download", "download pretrained weights (videomae-s)"),
     "convert-config": ("adatad.compat.convert_config", "convert an OpenTAD config file (with its _base_ chain) into an adatad config"),

@@ -655,3 +655,80 @@ def test_eval_command_imports_no_heavy_module(files):
     cmd = [sys.executable, "-m", "adatad", "eval", "--gt", str(g), "--pred", str(p), "--class-map", str(cm)]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0 and "| mAP | 100.00" in res.stdout, res.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# ActivityNet: tIoU ranges, blocked list, v_ names (oracle: OpenTAD's evaluator, tests/fixtures/opentad/anet_eval)
+# ----------------------------------------------------------------------------------------------
+
+ANET_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "opentad" / "anet_eval"
+
+
+def test_parse_tiou_ranges_give_opentads_literal_floats():
+    from adatad.evaluation.detection_map import ANET_TIOU_THRESHOLDS, parse_tiou
+
+    # the literals of OpenTAD's ActivityNet / THUMOS configs, compared bit for bit
+    assert parse_tiou("0.5:0.95:0.05") == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert tuple(parse_tiou("0.5:0.95:0.05")) == ANET_TIOU_THRESHOLDS
+    assert parse_tiou("0.3:0.7:0.1") == [0.3, 0.4, 0.5, 0.6, 0.7]
+    assert parse_tiou("0.5") == [0.5] and parse_tiou("0.5:0.5:0.1") == [0.5]
+    bad_specs = [
+        ("0.5:0.05:0.95", "STOP"),  # MATLAB order START:STEP:STOP is refused, not misread
+        ("0.5:0.9:0.3", "whole number"),
+        ("0.5:0.9:0", "positive"),
+        ("a:b:c", "START:STOP:STEP"),
+        ("0.1:0.2", "START:STOP:STEP"),
+        ("nan", "number"),
+    ]
+    for bad, msg in bad_specs:
+        with pytest.raises(ValueError, match=msg):
+            parse_tiou(bad)
+
+
+def test_anet_eval_equals_opentad_with_blocked_list():
+    exp = json.loads((ANET_FIXTURE / "expected.json").read_text())
+    blocked = json.loads((ANET_FIXTURE / "blocked.json").read_text())
+    g = load_ground_truth(ANET_FIXTURE / "gt.json", exp["subset"], ANET_FIXTURE / "blocked.json")
+    p = load_predictions(ANET_FIXTURE / "pred.json")
+    r = evaluate_detections(g, p, exp["tiou_thresholds"])
+    assert r["tiou_thresholds"] == exp["tiou_thresholds"]
+    assert r["classes"] == exp["classes"] and r["num_ground_truth"] == exp["num_ground_truth"]
+    np.testing.assert_allclose(r["mAP"], exp["mAP"], rtol=0, atol=1e-12)
+    assert r["average_mAP"] == pytest.approx(exp["average_mAP"], rel=0, abs=1e-12)
+    for c in exp["classes"]:
+        np.testing.assert_allclose(r["per_class_ap"][c], exp["per_class_ap"][c], rtol=0, atol=1e-12)
+    # the fixture exercises what it claims: blocked GT and predictions, a v_ name that blocks nothing
+    assert g.stats["num_blocked_videos"] == 4 and r["stats"]["num_blocked_video"] > 0
+    assert "v_" + blocked[-1][2:] == blocked[-1] and blocked[-1][2:] in g.video_names
+    assert r["stats"]["num_predictions"] - r["stats"]["num_blocked_video"] == exp["num_predictions_kept"]
+
+
+def test_cli_anet_range_and_blocked_equal_opentad(tmp_path, capsys):
+    exp = json.loads((ANET_FIXTURE / "expected.json").read_text())
+    out = tmp_path / "r.json"
+    args = ["--gt", str(ANET_FIXTURE / "gt.json"), "--pred", str(ANET_FIXTURE / "pred.json"), "--subset", "validation"]
+    assert cli.main([*args, "--tiou", "0.5:0.95:0.05", "--blocked", str(ANET_FIXTURE / "blocked.json"), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["tiou_thresholds"] == exp["tiou_thresholds"]
+    np.testing.assert_allclose(res["mAP"], exp["mAP"], rtol=0, atol=1e-12)
+    assert "| tIoU | 0.50 | 0.55 |" in capsys.readouterr().out
+    # without the blocked list the numbers differ (the list matters), a malformed range exits 2 with one line
+    assert cli.main([*args, "--tiou", "0.5:0.95:0.05", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["mAP"] != exp["mAP"]
+    capsys.readouterr()
+    assert cli.main([*args, "--tiou", "0.5:0.05:0.95"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "0.5:0.05:0.95" in err
+
+
+def test_v_prefix_mismatch_is_named_not_silent(caplog):
+    gt = gt_dict({"abc": [(0, 10, "A")], "def": [(0, 10, "A")]})
+    preds = pred_dict([("v_abc", 0, 10, "A", 0.9), ("def", 0, 10, "A", 0.8)])
+    with caplog.at_level(logging.WARNING):
+        g = load_ground_truth(gt, "validation", blocked_videos=["v_def"])
+        r = evaluate_detections(g, load_predictions(preds), [0.5])
+    # numbers as OpenTAD's: names compared exactly -> v_abc is a false positive, v_def blocks nothing
+    # FP (v_abc, 0.9) then TP (def, 0.8) of 2 GT: precision 1/2 at recall 1/2 -> interpolated AP 0.25
+    assert r["mAP"] == [pytest.approx(0.25)] and r["stats"]["num_prefix_mismatch_videos"] == 1
+    text = caplog.text
+    assert "'v_abc' vs 'abc'" in text and "'v_def' vs 'def'" in text and "blocks nothing" in text

@@ -1,6 +1,7 @@
 """``adatad prepare thumos|check``: build OpenTAD-format THUMOS-14 annotations; check videos against them.
 
     adatad prepare thumos --csv-dir DIR | --anno-dir DIR [--videos DIR] --out DIR
+    adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
 
@@ -204,7 +205,10 @@ def _cmd_check(args) -> int:
     else:
         db = read_annotation_json(ann)["database"] if ann.exists() else {}
         subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and isinstance(v.get("subset"), str)}) or ["?"]
+    block = args.block_list or block
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
+    for v in vids if args.video_prefix else ():  # ActivityNet: id X is read from v_X.mp4
+        v.path = Path(videos) / f"{args.video_prefix}{v.name}.{ext}"
     decode = args.decode or args.full
     frames = "every frame" if stride == 1 else f"frames 0, {stride}, {2 * stride}, ..."
     what = f"headers, then decoding {frames}" if decode else "headers"
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--videos", help="video folder")
     c.add_argument("--class-map", help="class map (default: category_idx.txt beside --ann, else the file's labels)")
     c.add_argument("--video-ext", default="mp4")
+    c.add_argument("--video-prefix", default="", help='file name = PREFIX + video name (ActivityNet: "v_")')
+    c.add_argument("--block-list", help="videos to skip, one per line (e.g. missing_files.txt of `prepare anet`)")
     c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
     c.add_argument(
         "--decode",
@@ -248,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode every K-th frame (default: the config's feature_stride x sample_stride / scale_factor, 4 with --ann; 1 = every frame)",
     )
     c.add_argument("--tolerance", type=int, default=3, help="allowed frame-count difference (default 3)")
+    from .anet import add_parser as add_anet
+
+    add_anet(sub)
     sub.add_parser(
         "custom",
         add_help=False,
@@ -266,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.what == "thumos":
             return _cmd_thumos(args)
+        if args.what == "anet":
+            from .anet import cmd_anet
+
+            return cmd_anet(args)
         return _cmd_check(args)
     except AnnotationError as e:
         print(f"adatad: error: {e}", file=sys.stderr)

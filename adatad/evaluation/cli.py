@@ -15,6 +15,7 @@ from adatad.evaluation.detection_map import (
     format_table,
     load_ground_truth,
     load_predictions,
+    parse_tiou,
     read_blocked_videos,
 )
 
@@ -31,7 +32,13 @@ so the default is "validation" when the file has it (otherwise the file's only s
 is accepted as an alias of "validation" only when the file has no "test" subset; a note says so.
 
 predictions on videos absent from the annotation file or of another subset count as false positives and
-labels that are not evaluated classes are ignored, as in OpenTAD; both are reported with counts.
+labels that are not evaluated classes are ignored, as in OpenTAD; both are reported with counts. Video names
+are compared exactly (ActivityNet: the annotation's ids, without the "v_" of the file names); a warning says
+when predictions or blocked names differ from the annotation's only by that prefix.
+
+ActivityNet-1.3 as OpenTAD evaluates it:
+  adatad eval --gt activity_net.v1-3.min.json --pred result_detection.json --subset validation \
+      --tiou 0.5:0.95:0.05 --blocked blocked.json
 exit status: 0 on success, 2 on bad arguments or invalid input files.
 """
 
@@ -48,15 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", default=None, help='subset to evaluate (default: "validation" if present; see below)')
     p.add_argument(
         "--tiou",
-        type=float,
         nargs="+",
-        default=list(DEFAULT_TIOU_THRESHOLDS),
+        default=None,
         metavar="T",
-        help="tIoU thresholds (default: 0.3 0.4 0.5 0.6 0.7)",
+        help="tIoU thresholds: numbers and/or START:STOP:STEP ranges with STOP included, e.g. 0.5:0.95:0.05 "
+        "(ActivityNet: exactly the floats of OpenTAD's config) (default: 0.3 0.4 0.5 0.6 0.7, THUMOS)",
     )
     p.add_argument("--per-class", action="store_true", help="also print the AP of every class")
     p.add_argument("--out", metavar="RESULTS.json", help="write every number (full precision) to this JSON file")
-    p.add_argument("--blocked", metavar="FILE", help="videos to leave out: a JSON list (OpenTAD's format) or one name per line")
+    p.add_argument(
+        "--blocked",
+        metavar="FILE",
+        help="videos left out of ground truth and predictions alike, as OpenTAD's evaluator does with its blocked_videos "
+        "(ActivityNet: annotations/blocked.json): a JSON list or one name per line; names compared exactly",
+    )
     p.add_argument(
         "--class-map",
         metavar="FILE",
@@ -100,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             print(note, file=sys.stderr)
         blocked = read_blocked_videos(args.blocked) if args.blocked else None
         class_names = load_class_map(args.class_map) if args.class_map else None
+        thresholds = [t for tok in args.tiou for t in parse_tiou(tok)] if args.tiou else list(DEFAULT_TIOU_THRESHOLDS)
         gt = load_ground_truth(ann, subset, blocked, name=args.gt)
         preds = load_predictions(Path(args.pred), class_names)
-        result = evaluate_detections(gt, preds, args.tiou)
+        result = evaluate_detections(gt, preds, thresholds)
     except (FileNotFoundError, ValueError, TypeError) as e:
         print(f"adatad: error: {e}", file=sys.stderr)
         return 2

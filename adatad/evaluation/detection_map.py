@@ -45,6 +45,7 @@ import numpy.typing as npt
 from adatad.annotation_io import gc_paused, parse_json_bytes, read_json, read_text_file
 
 __all__ = [
+    "ANET_TIOU_THRESHOLDS",
     "DEFAULT_TIOU_THRESHOLDS",
     "GroundTruth",
     "Matching",
@@ -54,12 +55,19 @@ __all__ = [
     "evaluate_detections",
     "match_detections",
     "format_table",
+    "parse_tiou",
+    "read_blocked_videos",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: OpenTAD's ActivityNet evaluation (``configs/_base_/datasets/activitynet-1.3/*.py``) writes the list out as
+#: literals, so these are the floats nearest to the decimals (``np.linspace(0.5, 0.95, 10)`` gives
+#: 0.8999999999999999 for 0.9; ``np.arange`` drifts from 0.6 on). A threshold that is one bit off can flip a match.
+ANET_TIOU_THRESHOLDS: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 DUPLICATE_TOLERANCE = 1e-3
+VIDEO_PREFIX = "v_"
 
 
 @dataclass
@@ -152,6 +160,44 @@ def _remove_duplicates(anns: list[tuple[float, float, str]], tol: float) -> tupl
     return kept, n_empty
 
 
+def parse_tiou(spec: str) -> list[float]:
+    """tIoU thresholds from one command-line token: a number (``0.5``) or ``START:STOP:STEP`` with STOP included.
+
+    Each value is computed in decimal arithmetic and converted once, so ``0.5:0.95:0.05`` gives exactly the
+    literals of OpenTAD's ActivityNet config (:data:`ANET_TIOU_THRESHOLDS`) and ``0.3:0.7:0.1`` those of its
+    THUMOS config. Raises ValueError naming the token when it is malformed, STOP < START, the step is not
+    positive, or STOP - START is not a whole number of steps.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    hint = "give a number such as 0.5 or a range START:STOP:STEP such as 0.5:0.95:0.05 (STOP included)"
+    parts = spec.split(":")
+    try:
+        nums = [Decimal(x.strip()) for x in parts]
+    except InvalidOperation:
+        raise ValueError(f"bad tIoU threshold {spec!r}: {hint}") from None
+    if not all(n.is_finite() for n in nums):
+        raise ValueError(f"bad tIoU threshold {spec!r}: {hint}")
+    if len(nums) == 1:
+        return [float(nums[0])]
+    if len(nums) != 3:
+        raise ValueError(f"bad tIoU range {spec!r}: {hint}")
+    start, stop, step = nums
+    if step <= 0:
+        raise ValueError(f"bad tIoU range {spec!r}: STEP must be positive ({hint})")
+    if stop < start:
+        raise ValueError(f"bad tIoU range {spec!r}: STOP {stop} < START {start}; the form is START:STOP:STEP, e.g. 0.5:0.95:0.05")
+    n_steps = (stop - start) / step
+    if n_steps != n_steps.to_integral_value():
+        raise ValueError(f"bad tIoU range {spec!r}: STOP - START is not a whole number of steps of {step}; the form is START:STOP:STEP")
+    return [float(start + k * step) for k in range(int(n_steps) + 1)]
+
+
+def toggle_prefix(name: str, prefix: str = VIDEO_PREFIX) -> str:
+    """``name`` with ``prefix`` removed if it has it, added otherwise (ActivityNet ids vs ``v_<id>`` file stems)."""
+    return name[len(prefix) :] if name.startswith(prefix) else prefix + name
+
+
 def read_blocked_videos(path: str | Path) -> list[str]:
     """Read a blocked-video list: a JSON list of names (OpenTAD's format) or one name per line."""
     path = Path(path)
@@ -163,6 +209,25 @@ def read_blocked_videos(path: str | Path) -> list[str]:
             raise ValueError(f"blocked-video file {path} must be a JSON list of video names (strings), got {stripped[:60]!r}")
         return list(names)
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _warn_prefix_mismatch(names: Iterable[str], known: Mapping[str, Any], what: str, effect: str) -> int:
+    """Warn when names of ``what`` are absent from the annotation file but present once the ``v_`` prefix is
+    added or removed (ActivityNet ids vs ``v_<id>`` file stems). OpenTAD compares names exactly, and so do we;
+    this only says why a number may be off. Returns how many names mismatch that way."""
+    odd = sorted(n for n in set(names) if n not in known and toggle_prefix(n) in known)
+    if odd:
+        logger.warning(
+            '%d video name(s) of %s differ from the annotation file only by the "%s" prefix (e.g. %r vs %r); '
+            "names are compared exactly, as OpenTAD does, so %s. Use the annotation file's names.",
+            len(odd),
+            what,
+            VIDEO_PREFIX,
+            odd[0],
+            toggle_prefix(odd[0]),
+            effect,
+        )
+    return len(odd)
 
 
 def load_ground_truth(
@@ -196,6 +261,7 @@ def load_ground_truth(
         if not isinstance(v["subset"], str):
             raise ValueError(f'{desc}: video "{video}" has "subset" {v["subset"]!r}; it must be a string')
         database_subsets[video] = v["subset"]
+    _warn_prefix_mismatch(blocked, database_subsets, "the blocked-video list", "it blocks nothing there")
     if subset is not None and subset not in set(database_subsets.values()):
         available = sorted({str(s) for s in database_subsets.values()})
         raise ValueError(f'{desc} has no video in subset "{subset}"; subsets present: {available}')
@@ -589,6 +655,12 @@ def match_detections(
             stats["num_ignored_label"],
             unknown_label_names[:10],
         )
+    stats["num_prefix_mismatch_videos"] = _warn_prefix_mismatch(
+        (v for v, k in zip(preds.video_names, known_map) if not k),
+        gt.database_subsets,
+        "the predictions",
+        "their predictions count as false positives",
+    )
     if stats["num_unknown_video"]:
         logger.warning(
             "%d predictions on %d videos absent from the annotation file (kept as false positives, as OpenTAD does)",
