@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import importlib.resources
 import pprint
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ __all__ = [
     "validate",
     "dump_config",
     "get",
+    "config_root",
+    "packaged_config",
 ]
 
 
@@ -225,6 +228,24 @@ _REMOVED = {
 
 # Top-level keys the loader itself uses.
 _RESERVED = {"_base_"}
+
+
+# ----------------------------------------------------------------------------------------- shipped configs
+def config_root() -> Path:
+    """The config tree shipped inside the package (``adatad/configs``; the repository's ``configs/`` is a link to it),
+    found through :mod:`importlib.resources`, so an installed wheel has it wherever the working directory is."""
+    root = importlib.resources.files("adatad").joinpath("configs")
+    if not isinstance(root, Path) or not root.is_dir():  # a zipped install: _base_ files must be real files
+        raise ConfigError(f"adatad's shipped configs are not a folder on disk ({root}); install adatad unzipped (pip install)")
+    return root
+
+
+def packaged_config(name: str | Path) -> Path:
+    """A shipped config by its path below ``configs/``, e.g. ``"demo/demo_tiny.py"``."""
+    path = config_root() / name
+    if not path.is_file():
+        raise ConfigError(f"no shipped config {name} (looked at {path}); the shipped configs are under {config_root()}")
+    return path
 
 
 # --------------------------------------------------------------------------------------------- loading
