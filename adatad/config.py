@@ -210,6 +210,10 @@ SCHEMA: dict[str, Any] = dict(
     # adatad infer samples snippets by time at this rate (the training videos' fps; None: each video's own rate)
     inference=dict(reference_fps=None),
     work_dir=None,  # None: exps/<dataset.name>/<config name>/gpu<N>_id<run>
+    # adatad (mmengine's load_from; `adatad train --load-from`): a detector checkpoint (adatad or OpenTAD) whose weights
+    # start the training: fine-tuning, not a resume (fresh optimizer and schedule, epoch 0); the classifier is
+    # re-initialised when the class set differs. model.backbone.pretrained is then not read.
+    load_from=None,
 )
 
 # String keys with a fixed set of values.
