@@ -98,6 +98,36 @@ def test_installed_commands_run_from_any_directory(installed, tmp_path):
     assert len((tmp_path / "thumos" / "category_idx.txt").read_text().split()) == 20
 
 
+def test_installed_prepare_custom_writes_a_config_that_loads(installed, tmp_path):
+    """The generated config inherits the seed recipe from the installed package (its _base_ points there)."""
+    from adatad.data.synthetic import random_video_spec, render_video, write_video
+
+    for i in range(3):
+        spec = random_video_spec(f"clip{i}", 4.0, fps=30.0, size=(32, 32), seed=i, actions=[("Grow", 1.0, 2.5)])
+        write_video(tmp_path / "videos" / f"clip{i}.mp4", render_video(spec), 30.0)
+    (tmp_path / "labels.csv").write_text("video,start,end,label\n" + "".join(f"clip{i},1.0,2.5,Jump\n" for i in range(3)))
+    args = ["--videos", tmp_path / "videos", "--annotations", tmp_path / "labels.csv", "--out", tmp_path / "ds"]
+    res = _run(installed, installed["adatad"], "prepare", "custom", *args)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    code = "from adatad.config import load_config; m = load_config('ds/config.py')['model']; print(m['backbone']['embed_dims'])"
+    res = subprocess.run([str(installed["python"]), "-c", code], capture_output=True, text=True, env=installed["env"], cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout.split() == ["384"], res.stderr[-2000:]
+    assert "site-packages/adatad/configs/adatad/thumos/" in (tmp_path / "ds" / "config.py").read_text()
+
+
+def test_repository_configs_link_is_the_shipped_tree():
+    """configs/ (the seed's paths) is a relative symlink to adatad/configs: one copy; both paths load the same config."""
+    link = ROOT / "configs"
+    assert link.is_symlink() and os.readlink(link) == "adatad/configs"
+    name = "adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+    from adatad.config import load_config, packaged_config
+
+    a, b = load_config(link / name), load_config(packaged_config(name))
+    assert {k: v for k, v in a.items() if k != "_meta"} == {k: v for k, v in b.items() if k != "_meta"}
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "configs"], capture_output=True, text=True).stdout
+    assert tracked.startswith("120000 ") or not tracked  # git stores a symlink (no output outside a git checkout)
+
+
 # --- place for the lead: a `Detector` call in the installed environment (adatad.Detector, branch `detector`) ---
 def detector_call_in_installed_env(installed: dict, checkpoint: Path, video: Path) -> subprocess.CompletedProcess:
     """Run ``adatad.Detector.from_checkpoint(checkpoint)(video)`` with the installed package, from a temp cwd."""
