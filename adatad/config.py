@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import importlib.resources
 import math
 import pprint
 from pathlib import Path
@@ -36,6 +37,8 @@ __all__ = [
     "validate",
     "dump_config",
     "get",
+    "config_root",
+    "packaged_config",
 ]
 
 
@@ -208,6 +211,10 @@ SCHEMA: dict[str, Any] = dict(
     # adatad infer samples snippets by time at this rate (the training videos' fps; None: each video's own rate)
     inference=dict(reference_fps=None),
     work_dir=None,  # None: exps/<dataset.name>/<config name>/gpu<N>_id<run>
+    # adatad (mmengine's load_from; `adatad train --load-from`): a detector checkpoint (adatad or OpenTAD) whose weights
+    # start the training: fine-tuning, not a resume (fresh optimizer and schedule, epoch 0); the classifier is
+    # re-initialised when the class set differs. model.backbone.pretrained is then not read.
+    load_from=None,
 )
 
 # String keys with a fixed set of values.
@@ -226,6 +233,24 @@ _REMOVED = {
 
 # Top-level keys the loader itself uses.
 _RESERVED = {"_base_"}
+
+
+# ----------------------------------------------------------------------------------------- shipped configs
+def config_root() -> Path:
+    """The config tree shipped inside the package (``adatad/configs``; the repository's ``configs/`` is a link to it),
+    found through :mod:`importlib.resources`, so an installed wheel has it wherever the working directory is."""
+    root = importlib.resources.files("adatad").joinpath("configs")
+    if not isinstance(root, Path) or not root.is_dir():  # a zipped install: _base_ files must be real files
+        raise ConfigError(f"adatad's shipped configs are not a folder on disk ({root}); install adatad unzipped (pip install)")
+    return root
+
+
+def packaged_config(name: str | Path) -> Path:
+    """A shipped config by its path below ``configs/``, e.g. ``"demo/demo_tiny.py"``."""
+    path = config_root() / name
+    if not path.is_file():
+        raise ConfigError(f"no shipped config {name} (looked at {path}); the shipped configs are under {config_root()}")
+    return path
 
 
 # --------------------------------------------------------------------------------------------- loading

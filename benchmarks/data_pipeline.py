@@ -13,7 +13,7 @@ Test window: the same decode, resize short side 160 + centre crop. OpenTAD on th
 (configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py) loaded with ``load_config`` and overrides
 pointing the dataset at a synthetic THUMOS-like dataset written to a temp dir (``--videos`` videos, 320x180,
 30 fps, H.264, GOP 250, durations drawn from the real THUMOS validation durations in
-tests/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``build_loader`` with N workers for
+adatad/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``build_loader`` with N workers for
 the train split with CPU augmentation (``dataset.transform.on_gpu=False``), the train split with the GPU path
 (``on_gpu=True``: workers only decode, ``build_gpu_augment`` runs on each batch on ``--device``) and the test
 split. Writes results/data_pipeline_loader.{json,md}.
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from adatad.data.annotations import thumos14_csv_dir
 
 OPENTAD = {"train_s_per_window": 3.95, "test_s_per_window": 2.91}
 
@@ -68,7 +70,7 @@ def write_video(path: Path, frames: int) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 SEED_CONFIG = "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
-THUMOS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "thumos14"
+THUMOS_DIR = thumos14_csv_dir()
 
 
 def thumos_durations(thumos_dir: Path) -> list[tuple[str, float]]:
@@ -372,7 +374,7 @@ def main(argv=None) -> int:
     lo.add_argument("--device", default="cpu", help="device of the GPU batch augmentation (cpu, cuda)")
     lo.add_argument("--videos", type=int, default=4, help="synthetic videos to write")
     lo.add_argument("--max-seconds", type=float, default=150.0, help="cap on each synthetic video's duration")
-    lo.add_argument("--thumos-dir", default=str(THUMOS_DIR), help="THUMOS-14 annotation CSVs (real durations; default tests/data/thumos14)")
+    lo.add_argument("--thumos-dir", default=str(THUMOS_DIR), help="THUMOS-14 CSVs (real durations; default: adatad/data/thumos14)")
     lo.add_argument("--seed", type=int, default=0, help="seed for drawing the THUMOS durations")
     lo.add_argument("--threads", type=int, default=1, help="torch threads of the main process")
     lo.add_argument(

@@ -33,10 +33,11 @@ import numpy as np
 import orjson
 
 from adatad.annotation_io import gc_paused
+from adatad.data.annotations import thumos14_csv_dir
 from adatad.evaluation.detection_map import evaluate_detections, format_table, load_ground_truth, load_predictions
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_THUMOS = REPO / "tests" / "data" / "thumos14"
+DEFAULT_THUMOS = thumos14_csv_dir()
 DROPPED = {"video_test_0000270", "video_test_0001292"}
 # Measured once outside this repository (OpenTAD's code is not part of it): not re-run by this script.
 OPENTAD_REFERENCE = {

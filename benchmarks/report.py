@@ -3,7 +3,7 @@
 Run:  python benchmarks/report.py        (needs playwright and chromium on PATH: scripts/ci/install_browser.sh)
 Writes benchmarks/results/report.json and .md.
 
-Inputs: the real THUMOS-14 test ground truth (``tests/data/thumos14/`` CSVs through
+Inputs: the real THUMOS-14 test ground truth (``adatad/data/thumos14/`` CSVs through
 ``adatad.data.annotations.convert_thumos``, subset "validation": 211 videos, 3,329 instances) and seeded synthetic
 predictions, 2,000 per video (jittered copies of the ground truth plus random boxes, as ``benchmarks/eval_map.py``
 makes them). No video files: the page is the same with them (a relative path per video), minus the player.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adatad.data.annotations import convert_thumos
+from adatad.data.annotations import convert_thumos, thumos14_csv_dir
 from adatad.report import write_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,7 +100,7 @@ def measure_browser(html: Path, runs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--thumos-dir", type=Path, default=REPO / "tests" / "data" / "thumos14")
+    ap.add_argument("--thumos-dir", type=Path, default=thumos14_csv_dir())
     ap.add_argument("--per-video", type=int, default=PER_VIDEO, help="predictions per video (default 2000)")
     ap.add_argument("--runs", type=int, default=5, help="browser runs (median reported)")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")

@@ -1,4 +1,4 @@
-"""Annotation loading, validation and THUMOS-14 conversion (real THUMOS-14 annotation files in tests/data/thumos14)."""
+"""Annotation loading, validation and THUMOS-14 conversion (real THUMOS-14 annotation files shipped in adatad/data/thumos14)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adatad.data.annotations import AnnotationError, convert_thumos, load_annotations, load_class_map, write_annotations
+from adatad.data.annotations import AnnotationError, convert_thumos, load_annotations, load_class_map, thumos14_csv_dir, write_annotations
 
-THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
+THUMOS = thumos14_csv_dir()
 
 
 @pytest.fixture(scope="module")

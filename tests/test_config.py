@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from adatad.config import SCHEMA, ConfigError, dump_config, load_config, merge, parse_value
+from adatad.config import SCHEMA, ConfigError, config_root, dump_config, load_config, merge, packaged_config, parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_CFG = ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+SEED_CFG = packaged_config("adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py")
 
 
 def write(path: Path, text: str) -> Path:
@@ -164,7 +164,7 @@ def test_dump_drops_the_base_files_helper_variables(tmp_path):
 
 
 def test_all_shipped_configs_load():
-    for path in sorted((ROOT / "configs").rglob("*.py")):
+    for path in sorted((config_root()).rglob("*.py")):
         if "_base_" in path.parts:
             continue
         cfg = load_config(path)
@@ -198,7 +198,7 @@ def test_recipe_configs_state_only_what_they_change():
     from adatad.config import SCHEMA, _exec_file, _load_file, _schema_defaults, _strip_delete, get
 
     restated = []
-    for path in sorted((ROOT / "configs" / "adatad").rglob("*.py")):
+    for path in sorted((config_root() / "adatad").rglob("*.py")):
         raw = _exec_file(path)
         bases = raw.pop("_base_", [])
         inherited: dict = {}

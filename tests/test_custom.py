@@ -99,3 +99,20 @@ def test_warnings_for_rare_classes(videos, tmp_path, capsys):
     csv_path = write_csv(tmp_path / "labels.csv", GOOD)
     rc, out = run(videos, csv_path, tmp_path / "ds", capsys=capsys)
     assert rc == 0 and "has only 2 instance(s)" in out
+
+
+def test_init_from_writes_load_from_into_the_config(videos, tmp_path, capsys):
+    """--init-from CKPT: the generated config fine-tunes from it (load_from, an absolute path); a missing file stops."""
+    csv_path = write_csv(tmp_path / "labels.csv", GOOD)
+    ckpt = tmp_path / "trained" / "best.pth"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"not read by prepare custom")
+    rc, out = run(
+        videos, csv_path, tmp_path / "ds", "--init-from", str(tmp_path / "trained" / ".." / "trained" / "best.pth"), capsys=capsys
+    )
+    assert rc == 0, out
+    assert load_config(tmp_path / "ds" / "config.py")["load_from"] == str(ckpt.resolve())
+    rc, _ = run(videos, csv_path, tmp_path / "plain", capsys=capsys)
+    assert rc == 0 and load_config(tmp_path / "plain" / "config.py")["load_from"] is None
+    rc, out = run(videos, csv_path, tmp_path / "none", "--init-from", str(tmp_path / "nope.pth"), capsys=capsys)
+    assert rc == 2 and "nope.pth" in out and not (tmp_path / "none").exists()

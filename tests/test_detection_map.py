@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adatad.data.annotations import thumos14_csv_dir
 from adatad.evaluation import cli
 from adatad.evaluation.detection_map import (
     evaluate_detections,
@@ -29,7 +30,7 @@ from adatad.evaluation.detection_map import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-THUMOS_DIR = Path(__file__).resolve().parent / "data" / "thumos14"
+THUMOS_DIR = thumos14_csv_dir()
 REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "eval" / "thumos14_noisy_reference.json"
 DROPPED_TEST_VIDEOS = ("video_test_0000270", "video_test_0001292")
 

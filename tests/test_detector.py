@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tinyrun import ROOT
 
-from adatad.config import SCHEMA, _schema_defaults, merge
+from adatad.config import SCHEMA, _schema_defaults, config_root, merge
 from adatad.models.detector import build_detector
 
 torch.set_num_threads(1)
@@ -55,13 +54,13 @@ def test_backbone_type_and_widths_are_checked():
         build_detector(cfg)
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "configs/adatad/thumos").glob("*.py")))
+@pytest.mark.parametrize("name", sorted(p.stem for p in (config_root() / "adatad/thumos").glob("*.py")))
 def test_every_shipped_thumos_recipe_builds_at_full_size_on_meta(name):
     """Each shipped recipe builds its real-size model (on the meta device: shapes only, no memory) with the
     trainable part its mode promises."""
     from adatad.config import load_config
 
-    cfg = load_config(ROOT / f"configs/adatad/thumos/{name}.py")
+    cfg = load_config(config_root() / f"adatad/thumos/{name}.py")
     with torch.device("meta"):
         model = build_detector(cfg, load_pretrained=False)
     b = cfg["model"]["backbone"]

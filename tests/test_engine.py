@@ -10,7 +10,8 @@ import time
 import torch
 from tinyrun import ROOT, TORCHRUN, assert_same_weights, write_tiny_config
 
-from adatad.config import SCHEMA, load_config
+from adatad.config import SCHEMA, load_config, packaged_config
+from adatad.data.annotations import thumos14_csv_dir
 
 
 def run(args, cwd, timeout=300, env=None, **kw):
@@ -126,8 +127,8 @@ def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
     assert len(preds) == 2  # both test videos gathered on rank 0
 
 
-THUMOS = ROOT / "tests" / "data" / "thumos14"
-SEED = ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+THUMOS = thumos14_csv_dir()
+SEED = packaged_config("adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py")
 
 
 def test_seed_command_plan_under_torchrun(tmp_path):

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 import torch
-from tinyrun import ROOT
 from torch import nn
 
+from adatad.config import packaged_config
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
 from adatad.engine.optim import ModelEMA, WarmupCosineSchedule, backbone_param_groups, detector_param_groups
 from adatad.engine.sampler import ResumableSampler
@@ -125,7 +125,7 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
 def seed_cfg(*overrides):
     from adatad.config import load_config
 
-    return load_config(ROOT / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py", list(overrides))
+    return load_config(packaged_config("adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"), list(overrides))
 
 
 def test_global_batch_semantics_as_opentad():

@@ -17,7 +17,7 @@ import pytest
 import torch
 from tinyrun import ROOT
 
-from adatad.config import load_config
+from adatad.config import load_config, packaged_config
 from adatad.data.custom import main as prepare_custom
 from adatad.data.synthetic import generate_dataset, random_video_spec, render_video, write_video
 from adatad.engine.runner import run_testing, run_training
@@ -55,7 +55,7 @@ def trained(tmp_path_factory):
     # the generated config, shrunk for a CPU (the same code path as `adatad train <config>`)
     cfg_path = root / "cpu.py"
     cfg_path.write_text(
-        f'_base_ = ["{root / "ds" / "config.py"}", "{ROOT / "configs/demo/cpu_small.py"}"]\n'
+        f'_base_ = ["{root / "ds" / "config.py"}", "{packaged_config("demo/cpu_small.py")}"]\n'
         "window_size = 64\ndataset = dict(window_size=window_size)\n"
         "model = dict(backbone=dict(embed_dims=96, depth=2, num_heads=3, adapter_index=[0, 1]),\n"
         "             projection=dict(in_channels=96, out_channels=96), head=dict(feat_channels=96))\n"

@@ -9,10 +9,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from videos import write_test_video  # noqa: E402
 
-from adatad.data.annotations import load_annotations  # noqa: E402
+import adatad.data  # noqa: E402
+from adatad.data.annotations import load_annotations, thumos14_csv_dir  # noqa: E402
 from adatad.data.prepare import check_videos, main  # noqa: E402
 
-THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
+THUMOS = thumos14_csv_dir()
 
 
 def test_prepare_thumos(tmp_path, capsys):
@@ -22,6 +23,16 @@ def test_prepare_thumos(tmp_path, capsys):
     db = json.loads((tmp_path / "thumos_14_anno.json").read_text())["database"]
     assert len(db) == 411
     assert len((tmp_path / "category_idx.txt").read_text().splitlines()) == 20
+
+
+def test_prepare_thumos_reads_the_shipped_csvs_by_default(tmp_path, capsys):
+    """No --csv-dir/--anno-dir: the CSVs shipped in the package (adatad/data/thumos14) give the same files."""
+    assert main(["thumos", "--csv-dir", str(THUMOS), "--out", str(tmp_path / "explicit")]) == 0
+    assert main(["thumos", "--out", str(tmp_path / "default")]) == 0
+    assert "shipped with adatad" in capsys.readouterr().out
+    for name in ("thumos_14_anno.json", "category_idx.txt"):
+        assert (tmp_path / "default" / name).read_bytes() == (tmp_path / "explicit" / name).read_bytes()
+    assert THUMOS == Path(adatad.data.__file__).parent / "thumos14"  # inside the package, not the tests
 
 
 def test_check_lists_every_problem(tmp_path, capsys):

@@ -27,10 +27,10 @@ from adatad.compat.convert_config import (
     load_opentad_config,
     render_adatad_config,
 )
-from adatad.config import SCHEMA, _schema_defaults, get, load_config
+from adatad.config import SCHEMA, _schema_defaults, config_root, get, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "configs" / "adatad" / "thumos"
+SHIPPED = config_root() / "adatad" / "thumos"
 MIRROR = Path("/work/.mirror/sming256+OpenTAD/repo")
 OPENTAD_COMMIT = "3dd7b03"
 
@@ -253,7 +253,7 @@ def test_schema_defaults_are_opentads_defaults():
 
 def test_recipe_values_are_not_repeated_in_the_bases():
     """MEAN/STD and the other generic defaults are not restated by the shipped config files."""
-    text = "\n".join(p.read_text() for p in (ROOT / "configs").rglob("*.py"))
+    text = "\n".join(p.read_text() for p in config_root().rglob("*.py"))
     assert "123.675" not in text and "58.395" not in text
 
 

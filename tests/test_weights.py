@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from adatad import download
-from adatad.config import load_config
+from adatad.config import load_config, packaged_config
 from adatad.models.videomae import VideoMAEBackbone
 from adatad.models.weights import (
     KeyMapping,
@@ -237,7 +237,7 @@ def test_hf_config_mismatch_is_refused(tmp_path):
         load_pretrained_backbone(_model(img_size=32), tmp_path / "hf")
 
 
-SEED_CFG = Path(__file__).resolve().parents[1] / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py"
+SEED_CFG = packaged_config("adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py")
 
 
 # ------------------------------------------------------------------------------------------ download

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from adatad.data.annotations import thumos14_csv_dir
 from adatad.data.windows import gt_completeness, num_snippets, random_truncation, sliding_windows
 
-THUMOS = Path(__file__).resolve().parent / "data" / "thumos14"
+THUMOS = thumos14_csv_dir()
 
 
 def test_num_snippets():

@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+from adatad.config import packaged_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: torchrun with 2 processes on this machine (gloo on CPU), as the seed's commands start it
@@ -32,7 +34,7 @@ TINY_DATA = dict(num_train=4, num_test=2, duration_range=(8.0, 10.0), fps=30.0, 
 def write_tiny_config(path: Path, data: dict, **extra) -> Path:
     """A config that inherits the demo (and so the seed's THUMOS recipe) with everything shrunk."""
     lines = [
-        f'_base_ = ["{ROOT / "configs/demo/demo_tiny.py"}"]',
+        f'_base_ = ["{packaged_config("demo/demo_tiny.py")}"]',
         "window_size = 64",
         "dataset = dict(",
         f'    annotation_path="{data["anno_file"]}", class_map="{data["class_file"]}", data_path="{data["video_dir"]}",',

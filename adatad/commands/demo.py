@@ -17,8 +17,7 @@ from typing import Any
 
 logger = logging.getLogger("adatad")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # configs/ live in the repository (see README)
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo" / "demo_tiny.py"
+DEFAULT_CONFIG = "demo/demo_tiny.py"  # a shipped config (adatad.config.packaged_config)
 
 # the synthetic dataset the demo trains and tests on (cached in --data)
 DEMO_DATA: dict[str, Any] = dict(num_train=96, num_test=24, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
@@ -40,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="exps/demo", help="output folder (default: exps/demo)")
     p.add_argument("--data", default="demo_data", help="synthetic dataset folder (cached, default: demo_data)")
-    p.add_argument("--config", default=None, help="demo config (default: configs/demo/demo_tiny.py)")
+    p.add_argument("--config", default=None, help="demo config (default: the shipped configs/demo/demo_tiny.py)")
     p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from adatad.config import load_config
+    from adatad.config import load_config, packaged_config
     from adatad.data.synthetic import generate_dataset
     from adatad.engine.logs import setup_logging
     from adatad.engine.runner import run_testing, run_training
@@ -55,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     setup_logging()
     data_dir = Path(args.data).resolve()
-    config = Path(args.config) if args.config else DEFAULT_CONFIG
-    if not config.is_file():
-        raise FileNotFoundError(f"demo config not found: {config} (run from a clone of the repository)")
+    config = Path(args.config) if args.config else packaged_config(DEFAULT_CONFIG)
     logger.info("demo: synthetic dataset in %s (generated once, then cached)", data_dir)
     generate_dataset(data_dir, **DEMO_DATA, progress=True)
     t_data = time.time() - t0

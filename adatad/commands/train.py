@@ -39,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
         "epoch_K.pth); 'auto' for the newest good checkpoint (latest.pth, else the newest good epoch_K.pth; none yet: "
         "start from the beginning); or a checkpoint path",
     )
+    p.add_argument(
+        "--load-from",
+        "--load_from",
+        dest="load_from",
+        default=None,
+        metavar="CKPT",
+        help="fine-tune: start from this detector checkpoint's weights (adatad or OpenTAD; sets load_from). Not a resume: "
+        "fresh optimizer and schedule from epoch 0; the classifier is re-initialised when the class set differs",
+    )
     p.add_argument("--not_eval", "--not-eval", action="store_true", help="validate by inference only (skip mAP)")
     p.add_argument(
         "--disable_deterministic", "--disable-deterministic", action="store_true", help="allow non-deterministic kernels for speed"
@@ -59,6 +68,8 @@ def load_run_config(args) -> dict:
     cfg = load_config(args.config, args.cfg_options)
     if args.seed is not None:
         cfg["solver"]["seed"] = args.seed
+    if getattr(args, "load_from", None):
+        cfg["load_from"] = args.load_from
     return cfg
 
 

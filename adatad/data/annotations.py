@@ -13,6 +13,7 @@ Loading follows OpenTAD's THUMOS dataset: ``"Ambiguous"`` instances skipped; sec
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import io
 import json
 import math
@@ -31,6 +32,7 @@ __all__ = [
     "load_class_map",
     "load_annotations",
     "convert_thumos",
+    "thumos14_csv_dir",
     "write_annotations",
     "THUMOS_DROPPED_TEST_VIDEOS",
 ]
@@ -290,6 +292,15 @@ def _read_txt_split(anno_dir: Path, split: str) -> list[tuple[str, str, float, f
     return rows
 
 
+def thumos14_csv_dir() -> Path:
+    """The THUMOS-14 annotation CSVs shipped inside the package (``adatad/data/thumos14``, AFSD's files; see its
+    README.md): the default source of :func:`convert_thumos` and ``adatad prepare thumos``."""
+    root = importlib.resources.files("adatad.data").joinpath("thumos14")
+    if not isinstance(root, Path) or not (root / "val_Annotation_ours.csv").is_file():
+        raise AnnotationError(f"adatad's THUMOS-14 annotation files are missing from the installation ({root}); reinstall adatad")
+    return root
+
+
 def convert_thumos(
     csv_dir: str | os.PathLike | None = None,
     anno_dir: str | os.PathLike | None = None,
@@ -302,7 +313,8 @@ def convert_thumos(
     """Build OpenTAD's THUMOS-14 annotation JSON from the AFSD CSVs or the official per-class TXT files.
 
     Args:
-        csv_dir: folder with ``{val,test}_Annotation_ours.csv`` and ``{val,test}_video_info.csv``.
+        csv_dir: folder with ``{val,test}_Annotation_ours.csv`` and ``{val,test}_video_info.csv`` (the shipped
+            copy, :func:`thumos14_csv_dir`, when neither ``csv_dir`` nor ``anno_dir`` is given).
         anno_dir: folder with the official ``<Class>_val.txt`` / ``<Class>_test.txt`` (and ``Ambiguous_*``);
             video metadata then comes from ``videos_dir`` or from ``{val,test}_video_info.csv`` in that folder.
         videos_dir: when given, fps / frame count / duration are probed from ``<video>.mp4`` (when present).
@@ -312,8 +324,10 @@ def convert_thumos(
         probe: function ``path -> {"num_frames", "fps", "duration"}`` (default :func:`adatad.data.video.probe_video`).
     Returns: ``(json_dict, class_names, report)``; THUMOS val -> subset ``"training"``, test -> ``"validation"``.
     """
-    if (csv_dir is None) == (anno_dir is None):
-        raise ValueError("give exactly one of csv_dir (AFSD CSV form) or anno_dir (official TXT form)")
+    if csv_dir is not None and anno_dir is not None:
+        raise ValueError("give at most one of csv_dir (AFSD CSV form) or anno_dir (official TXT form)")
+    if csv_dir is None and anno_dir is None:
+        csv_dir = thumos14_csv_dir()
     drop_videos = THUMOS_DROPPED_TEST_VIDEOS if drop_videos is None else drop_videos
     src_dir = csv_dir if csv_dir is not None else anno_dir
     assert src_dir is not None  # exactly one of them was given (checked above)

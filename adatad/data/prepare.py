@@ -1,6 +1,6 @@
-"""``adatad prepare thumos|check``: build OpenTAD-format THUMOS-14 annotations; check videos against them.
+"""``adatad prepare thumos|anet|check``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check videos against them.
 
-    adatad prepare thumos --csv-dir DIR | --anno-dir DIR [--videos DIR] --out DIR
+    adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
@@ -26,7 +26,7 @@ import numpy as np
 from adatad.annotation_io import AnnotationError, load_class_map, read_annotation_json
 from adatad.cpu import usable_cores
 
-from .annotations import VideoInfo, convert_thumos, load_annotations, write_annotations
+from .annotations import VideoInfo, convert_thumos, load_annotations, thumos14_csv_dir, write_annotations
 
 __all__ = ["Problem", "check_videos", "decode_videos", "main"]
 
@@ -173,6 +173,8 @@ def _class_map_for(ann: Path, class_map: str | None) -> list[str]:
 
 
 def _cmd_thumos(args) -> int:
+    if not (args.csv_dir or args.anno_dir):
+        print(f"reading the THUMOS-14 annotations shipped with adatad ({thumos14_csv_dir()}); --csv-dir / --anno-dir read others")
     data, classes, report = convert_thumos(csv_dir=args.csv_dir, anno_dir=args.anno_dir, videos_dir=args.videos)
     ann, cmap = write_annotations(data, classes, args.out)
     print(report)
@@ -225,8 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adatad prepare", description="prepare / check datasets")
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("thumos", help="write OpenTAD-format THUMOS-14 annotations (thumos_14_anno.json, category_idx.txt)")
-    src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--csv-dir", help="folder with {val,test}_Annotation_ours.csv and {val,test}_video_info.csv")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument(
+        "--csv-dir",
+        help="folder with {val,test}_Annotation_ours.csv and {val,test}_video_info.csv "
+        "(default: the copy shipped with adatad, AFSD's files; see adatad/data/thumos14/README.md)",
+    )
     src.add_argument("--anno-dir", help="folder with the official <Class>_val.txt / <Class>_test.txt files")
     t.add_argument("--videos", help="video folder: fps / frame counts are probed from <video>.mp4 when present")
     t.add_argument("--out", required=True, help="output folder")

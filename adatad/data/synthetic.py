@@ -20,7 +20,7 @@ Building blocks:
 - :func:`write_video`: frames -> H.264 file (PyAV), any frame rate (29.97 as ``Fraction(30000, 1001)``);
 - :func:`generate_dataset`: a whole dataset (videos + OpenTAD annotation JSON + class map), cached.
 
-The annotation format is OpenTAD's (see ``tests/data/thumos14/README.md``): the train split is
+The annotation format is OpenTAD's (see ``adatad/data/thumos14/README.md``): the train split is
 stored as subset ``"training"`` and the test split as subset ``"validation"``.
 """
 

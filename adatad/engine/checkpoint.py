@@ -29,6 +29,7 @@ import torch
 
 from adatad.compat.opentad import convert_opentad_state_dict
 from adatad.errors import UserError
+from adatad.models.weights import LoadReport, load_detector_weights
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -343,3 +344,15 @@ def load_detector_state(model, state: dict, what: str) -> None:
         if own[k].dtype != v.dtype:
             state[k] = v.to(own[k].dtype)
     model.load_state_dict(state, strict=True)
+
+
+def init_from_checkpoint(model, path, class_names: list[str] | None = None) -> LoadReport:
+    """``load_from`` / ``--load-from``: start a new training from a detector checkpoint's weights (adatad or
+    OpenTAD; the EMA weights when present, like testing). Not a resume: optimizer, schedule, epoch and history
+    start fresh. The classifier is re-initialised for another class set (see
+    :func:`adatad.models.weights.load_detector_weights`); returns its :class:`~adatad.models.weights.LoadReport`."""
+    ckpt = load_checkpoint(path)
+    state, source = _detector_state_from(ckpt, path)
+    return load_detector_weights(
+        model, state, f"{path} ({source})", source_classes=ckpt.get("class_names") or None, target_classes=class_names
+    )

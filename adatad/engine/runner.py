@@ -19,7 +19,7 @@ from adatad.cpu import ThreadGovernor, plan_threads
 from adatad.data.annotations import AnnotationError, load_annotations
 from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
 from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
-from adatad.engine.checkpoint import load_detector_checkpoint, resume_checkpoint
+from adatad.engine.checkpoint import init_from_checkpoint, load_detector_checkpoint, resume_checkpoint
 from adatad.engine.dist import cleanup, init_distributed
 from adatad.engine.evaluate import make_evaluate_fn
 from adatad.engine.logs import setup_logging, tensorboard_writer
@@ -158,7 +158,16 @@ def run_training(
     evaluate_fn = None
     if cfg["workflow"]["val_eval_interval"] > 0:
         evaluate_fn = make_evaluate_fn(cfg, "val", info, work_dir, not_eval=not_eval)
-    model = build_detector(cfg)
+    class_names = load_class_map(cfg["dataset"]["class_map"])
+    resume_path = resume_checkpoint(work_dir / "checkpoint", resume) if resume else None
+    load_from = cfg["load_from"] if resume_path is None else None
+    if resume_path is not None and cfg["load_from"]:
+        logger.info("resuming from %s: load_from=%s is not used (it only starts a new run)", resume_path, cfg["load_from"])
+    model = build_detector(cfg, load_pretrained=not load_from)
+    if load_from:
+        logger.info("load_from: initialising the detector from %s (fine-tuning: fresh optimizer and schedule, epoch 0; "
+                    "model.backbone.pretrained is not read)", load_from)  # fmt: skip
+        init_from_checkpoint(model, load_from, class_names)
     trainer = Trainer(
         cfg,
         model,
@@ -167,14 +176,12 @@ def run_training(
         work_dir,
         evaluate_fn=evaluate_fn,
         tb_writer=tensorboard_writer(work_dir) if info.is_main else None,
-        class_names=load_class_map(cfg["dataset"]["class_map"]),
+        class_names=class_names,
         gpu_augment=build_gpu_augment(cfg, info.device) if cfg["dataset"]["transform"]["on_gpu"] else None,
         cpu_governor=governor,
     )
-    if resume:
-        path = resume_checkpoint(work_dir / "checkpoint", resume)
-        if path is not None:
-            trainer.resume(path)
+    if resume_path is not None:
+        trainer.resume(resume_path)
     result = trainer.fit()
     if trainer.tb is not None:
         trainer.tb.close()

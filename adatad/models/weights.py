@@ -59,6 +59,8 @@ __all__ = [
     "detect_format",
     "convert_to_backbone_names",
     "load_pretrained_backbone",
+    "CLASSIFIER_PREFIX",
+    "load_detector_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class LoadReport:
         missing: expected backbone tensors the checkpoint lacks (an error unless ``allow_missing``).
         expected_missing: absent tensors that are fine (adapters, fixed ``pos_embed``, unused ``fc_norm``).
         unused: checkpoint keys (original names) that were not loaded.
+        skipped: ``"<model name>: <why>"`` for tensors present in both that were deliberately not loaded and keep
+            their fresh initialisation (:func:`load_detector_weights`: the classifier of another class set).
+        part: what was loaded (``"backbone"``, or ``"detector"`` for :func:`load_detector_weights`).
     """
 
     path: str
@@ -87,15 +92,19 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     expected_missing: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    part: str = "backbone"
 
     def summary(self) -> str:
         lines = [
-            f"loaded {len(self.loaded)} backbone tensors from {self.path} (format: {self.format})",
+            f"loaded {len(self.loaded)} {self.part} tensors from {self.path} (format: {self.format})",
             f"  missing (error unless allowed): {len(self.missing)}{_preview(self.missing)}",
             f"  not in checkpoint, fine (adapters or ladder / fixed pos_embed / unused fc_norm): "
             f"{len(self.expected_missing)}{_preview(self.expected_missing)}",
             f"  unused checkpoint tensors: {len(self.unused)}{_preview(self.unused)}",
         ]
+        if self.skipped:
+            lines.append(f"  skipped, re-initialised: {len(self.skipped)}{_preview(self.skipped)}")
         return "\n".join(lines)
 
 
@@ -531,5 +540,81 @@ def load_pretrained_backbone(
         for name, value in to_load.items():
             model_state[name].copy_(value.to(model_state[name].dtype))
 
+    logger.info(report.summary())
+    return report
+
+
+# ------------------------------------------------------------------------------ a whole detector (load_from)
+#: The detector's classification layer (``[num_classes, C, k]`` weight and ``[num_classes]`` bias): the only part
+#: whose shape depends on the class set.
+CLASSIFIER_PREFIX = "rpn_head.cls_head."
+
+
+def load_detector_weights(
+    model: nn.Module,
+    state: Mapping[str, Tensor],
+    path: str,
+    source_classes: list[str] | None = None,
+    target_classes: list[str] | None = None,
+) -> LoadReport:
+    """Initialise a whole detector (backbone with adapters or ladder, projection, neck, head) from another
+    detector's state dict, adatad or OpenTAD names (:data:`OPENTAD_DETECTOR_MAPPING`), in place; for fine-tuning
+    (``load_from``), not resuming.
+
+    The classification layer (:data:`CLASSIFIER_PREFIX`) is skipped, keeping its fresh initialisation, when its
+    shape differs (another class count) or when both class lists are known and differ (same count, other
+    classes: row ``i`` would mean another class); :attr:`LoadReport.skipped` says which and why. Adapter/ladder
+    tensors a checkpoint without them lacks keep their initialisation (``expected_missing``), as in
+    :func:`load_pretrained_backbone`. Any other missing tensor or shape mismatch raises :class:`WeightLoadError`
+    naming the tensors (a checkpoint of another architecture: use the config it was trained with as ``_base_``);
+    checkpoint tensors with no place in the model are reported as ``unused``.
+    """
+    renamed, unmapped = OPENTAD_DETECTOR_MAPPING.apply(state)
+    fmt = "opentad" if any(k.removeprefix("module.").startswith(OPENTAD_BACKBONE_PREFIX) for k in state) else "adatad"
+    report = LoadReport(path=str(path), format=fmt, part="detector", unused=list(unmapped))
+    own = model.state_dict()
+    ckpt_has_adapters = any(_is_adapter_like(k.removeprefix("backbone.")) for k in renamed)
+    classes_differ = source_classes is not None and target_classes is not None and list(source_classes) != list(target_classes)
+    to_load: dict[str, Tensor] = {}
+    mismatched: list[str] = []
+    for name, target in own.items():
+        if name not in renamed:
+            if name.startswith("backbone.") and _is_fine_missing(name.removeprefix("backbone."), ckpt_has_adapters):
+                report.expected_missing.append(name)
+            else:
+                report.missing.append(name)
+            continue
+        value = renamed[name]
+        if name.startswith(CLASSIFIER_PREFIX):
+            if tuple(value.shape) != tuple(target.shape):
+                report.skipped.append(
+                    f"{name}: {value.shape[0]} classes in the checkpoint, {target.shape[0]} in the config: re-initialised"
+                )
+                continue
+            if classes_differ:
+                report.skipped.append(
+                    f"{name}: the checkpoint's classes {list(source_classes or [])} differ from the config's: re-initialised"
+                )
+                continue
+        if tuple(value.shape) != tuple(target.shape):
+            mismatched.append(f"{name}: checkpoint {tuple(value.shape)} vs model {tuple(target.shape)}")
+            continue
+        to_load[name] = value
+    report.unused.extend(k for k in renamed if k not in own)
+    if mismatched or report.missing:
+        parts = []
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatch(es): " + "; ".join(mismatched[:5]))
+        if report.missing:
+            parts.append(f"{len(report.missing)} tensor(s) the checkpoint lacks{_preview(report.missing)}")
+        raise WeightLoadError(
+            f"load_from {path}: the checkpoint's detector differs from this config's beyond the class count ("
+            + " | ".join(parts)
+            + "); fine-tune with the model settings it was trained with (e.g. its run folder's config.py as _base_)"
+        )
+    report.loaded = sorted(to_load)
+    with torch.no_grad():
+        for name, value in to_load.items():
+            own[name].copy_(value.to(own[name].dtype))
     logger.info(report.summary())
     return report

@@ -1,5 +1,5 @@
 # THUMOS-14 from raw videos, OpenTAD's annotation file. Subset names follow that file: THUMOS *validation* videos
-# are "training", THUMOS *test* videos are "validation" (see tests/data/thumos14/README.md). The rest of the
+# are "training", THUMOS *test* videos are "validation" (see adatad/data/thumos14/README.md). The rest of the
 # dataset settings (snippet stride 4, subsets, truncation and sliding windows) are the schema defaults in
 # adatad/config.py, which are OpenTAD's THUMOS end-to-end defaults; each recipe states what it changes.
 annotation_path = "data/thumos-14/annotations/thumos_14_anno.json"
