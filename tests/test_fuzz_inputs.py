@@ -69,6 +69,7 @@ from tinyrun import ROOT
 
 from adatad.cli import main as cli_main
 from adatad.cli import run_guarded
+from adatad.data.annotations import thumos14_csv_dir
 
 SEED = 20241124
 HANG_S = 20  # a case that takes longer hangs (each takes well under a second)
@@ -172,8 +173,8 @@ def _annotations_files(tmp: Path) -> dict[str, Path]:
 
 
 def _thumos_files(tmp: Path) -> dict[str, Path]:
-    """A small copy of tests/data/thumos14 (the first videos of each split) for ``prepare thumos --csv-dir``."""
-    src = ROOT / "tests" / "data" / "thumos14"
+    """A small copy of the shipped THUMOS-14 CSVs (the first videos of each split) for ``prepare thumos --csv-dir``."""
+    src = thumos14_csv_dir()
     out = {}
     for split in ("val", "test"):
         ann = (src / f"{split}_Annotation_ours.csv").read_text().splitlines()
