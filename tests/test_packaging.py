@@ -133,3 +133,17 @@ def detector_call_in_installed_env(installed: dict, checkpoint: Path, video: Pat
     """Run ``adatad.Detector.from_checkpoint(checkpoint)(video)`` with the installed package, from a temp cwd."""
     code = f"import adatad; print(adatad.Detector.from_checkpoint({str(checkpoint)!r})({str(video)!r}).to_json())"
     return _run(installed, installed["python"], "-c", code, timeout=300)
+
+
+def test_installed_detector_runs_from_any_directory(installed, cfg_file, tiny_dataset, tmp_path):
+    """``adatad.Detector`` from the installed wheel: a checkpoint with its saved config, one video, JSON out."""
+    import json
+
+    from tinyrun import save_tiny_checkpoint
+
+    ckpt = save_tiny_checkpoint(tmp_path / "tiny.pth", cfg_file)
+    video = sorted(Path(tiny_dataset["video_dir"]).glob("*.mp4"))[0]
+    res = detector_call_in_installed_env(installed, ckpt, video)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    out = json.loads(res.stdout[res.stdout.index("{") :])
+    assert out["video"] == video.stem and out["num_frames"] > 0 and isinstance(out["detections"], list)
