@@ -5,10 +5,13 @@ test subsets, the frames on the dataset's frame grid: ``0, s, 2s, ...`` with ``s
 sample_stride / scale_factor`` plus the last frame (the datasets clip indices to it), at the source resolution
 (it serves the train and the test transform exactly: both resize from the decoded frame). Formats:
 
-* ``jpeg`` (default): JPEG at quality 95, 4:4:4 (encoded with PIL), decoded in one batch with
-  ``torchvision.io.decode_jpeg``. On real 320x180 footage: 7x faster than decoding the H.264 source, ~0.5 GB
-  per hour of video (every 4th frame at 30 fps), PSNR >= 40 dB per frame (benchmarks/results/cache_equivalence.md).
-* ``raw``: uint8 ``[N, H, W, 3]`` read through ``np.memmap``: exact, no decoding at all, ~9x the disk of jpeg.
+* ``raw`` (default): uint8 ``[N, H, W, 3]`` read through ``np.memmap``: exact and no decoding at all. On real
+  320x180 H.264 footage (benchmarks/results/cache_equivalence.md) a 768-snippet test window costs 39x less CPU
+  than decoding the video; 4.7 GB per hour of video (every 4th frame at 30 fps), ~115 GB for THUMOS-14's
+  24 annotated hours.
+* ``jpeg``: JPEG 4:4:4 at quality 95 (encoded with PIL), decoded in one ``torchvision.io.decode_jpeg`` batch:
+  0.6 GB per hour, PSNR >= 44 dB per frame there, but only ~2.3x less CPU than the video (H.264 at 320x180 is
+  already cheap to decode); for small disks.
 
 Layout: ``<cache_dir>/<video name>/{frames.bin, offsets.npy (jpeg only), meta.json}``. ``meta.json`` records the
 source file's size and mtime, the header facts of the source (frame count, fps, duration, size) and the config
@@ -56,7 +59,7 @@ class CacheSpec:
     sample_stride: int = 1
     scale_factor: int = 1
     resolution: str = "source"
-    format: str = "jpeg"
+    format: str = "raw"
     quality: int = 95
     version: int = CACHE_VERSION
 
