@@ -104,11 +104,9 @@ def check_meta(meta: dict, name: str, source, spec: CacheSpec) -> str | None:
     """Why the cached video ``name`` cannot serve ``source`` under ``spec`` (one line), or None when it can."""
     st = source_stat(source)
     old = meta.get("source", {})
-    if old.get("size") != st["size"] or old.get("mtime_ns") != st["mtime_ns"]:
-        return (
-            f"stale: its source {source} changed since the cache was built (size {old.get('size')} -> {st['size']} "
-            f"bytes, mtime_ns {old.get('mtime_ns')} -> {st['mtime_ns']})"
-        )
+    changed = [f"{k} {old.get(k)} -> {st[k]}" for k in ("size", "mtime_ns") if old.get(k) != st[k]]
+    if changed:
+        return f"stale: its source {source} changed since the cache was built ({', '.join(changed)})"
     want, have = spec.config_values(), meta.get("config", {})
     diff = [f"{k}={have.get(k)!r} (config: {v!r})" for k, v in want.items() if have.get(k) != v]
     if diff:
