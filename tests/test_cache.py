@@ -2,11 +2,11 @@
 
 import logging
 import os
-import shutil
 
 import numpy as np
 import pytest
 import torch
+from tinyrun import copy_dataset
 
 from adatad.data.annotations import load_annotations
 from adatad.data.cache import CacheError, CacheReader, CacheSpec, build_cache, cache_frame_indices, read_meta, scan_cache
@@ -24,9 +24,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def data(tmp_path, tiny_dataset):
     """A private copy of the tiny dataset (the tests touch and rewrite its videos) and its videos."""
-    root = tmp_path / "data"
-    shutil.copytree(tiny_dataset["root"], root)
-    d = {k: str(v).replace(str(tiny_dataset["root"]), str(root)) if isinstance(v, str) else v for k, v in tiny_dataset.items()}
+    d = copy_dataset(tiny_dataset, tmp_path / "data")
     classes = [c for c in open(d["class_file"]).read().split("\n") if c]
     d["classes"] = classes
     d["videos"] = load_annotations(d["anno_file"], classes, ["training", "validation"], None, d["video_dir"], "mp4")
