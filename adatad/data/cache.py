@@ -6,11 +6,11 @@ sample_stride / scale_factor`` plus the last frame (the datasets clip indices to
 (it serves the train and the test transform exactly: both resize from the decoded frame). Formats:
 
 * ``raw`` (default): uint8 ``[N, H, W, 3]`` read through ``np.memmap``: exact and no decoding at all. On real
-  320x180 H.264 footage (benchmarks/results/cache_equivalence.md) a 768-snippet test window costs 39x less CPU
+  320x180 H.264 footage (benchmarks/results/cache_equivalence.md) a 768-snippet test window costs ~40x less CPU
   than decoding the video; 4.7 GB per hour of video (every 4th frame at 30 fps), ~115 GB for THUMOS-14's
   24 annotated hours.
 * ``jpeg``: JPEG 4:4:4 at quality 95 (encoded with PIL), decoded in one ``torchvision.io.decode_jpeg`` batch:
-  0.6 GB per hour, PSNR >= 44 dB per frame there, but only ~2.3x less CPU than the video (H.264 at 320x180 is
+  0.6 GB per hour, PSNR >= 44 dB per frame there, but only ~2x less CPU than the video (H.264 at 320x180 is
   already cheap to decode); for small disks.
 
 Layout: ``<cache_dir>/<video name>/{frames.bin, offsets.npy (jpeg only), meta.json}``. ``meta.json`` records the

@@ -300,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
     k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
     k.add_argument("--workers", type=int, default=None, help="processes (default: the usable CPU cores)")
-    k.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="raw (default: exact, 39x less CPU than H.264, "
-                   "4.7 GB per hour of 320x180 video) or jpeg (4:4:4, PSNR >= 44 dB, 2.3x less CPU, 0.6 GB per hour)")  # fmt: skip
+    k.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="raw (default: exact, ~40x less CPU than H.264, "
+                   "4.7 GB per hour of 320x180 video) or jpeg (4:4:4, PSNR >= 44 dB, ~2x less CPU, 0.6 GB per hour)")  # fmt: skip
     k.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     sub.add_parser(
         "custom",
