@@ -48,6 +48,10 @@ def test_cached_frames_equal_video_frames(tmp_path, data, fmt):
         want, got = r.get_frames(idx), c.get_frames(idx)
         with pytest.raises(VideoError, match="not in the cache"):
             c.get_frames([1])
+    data = tmp_path / "c" / v.name / "frames.bin"
+    data.write_bytes(data.read_bytes()[:-100])  # damaged after the build
+    with pytest.raises(VideoError, match="truncated"), CacheReader(tmp_path / "c", v.name) as c:
+        c.get_frames([0])
     assert got.shape == want.shape and got.dtype == np.uint8
     if fmt == "raw":
         assert np.array_equal(got, want)

@@ -213,6 +213,13 @@ class CacheReader:
                     self._offsets = np.load(self.dir / OFFSETS)
             except (OSError, ValueError) as e:
                 raise VideoError(f"cannot read cached frames {self.dir / DATA}: {e}", path=self.path) from e
+            want = self._offsets[-1] if self._offsets is not None else self.count * self.height * self.width * 3
+            if self._data.size != want:
+                raise VideoError(
+                    f"cached frames {self.dir / DATA} hold {self._data.size} bytes, {want} expected (truncated?); delete "
+                    "that folder and rerun `adatad prepare cache`",
+                    path=self.path,
+                )
         return self._data
 
     def positions(self, idx: np.ndarray) -> np.ndarray:
