@@ -81,6 +81,8 @@ def test_foreign_cache_refused(tmp_path, data):
         scan_cache(tmp_path / "c", [v], CacheSpec(feature_stride=2))
     with pytest.raises(CacheError, match="foreign.*scale_factor"):
         scan_cache(tmp_path / "c", [v], CacheSpec(scale_factor=2))
+    with pytest.raises(CacheError, match="foreign.*backend='pyav' \\(config: 'decord'\\)"):
+        scan_cache(tmp_path / "c", [v], CacheSpec(backend="decord"))
 
 
 def test_interrupted_build_resumes(tmp_path, data):

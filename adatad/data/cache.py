@@ -15,7 +15,7 @@ sample_stride / scale_factor`` plus the last frame (the datasets clip indices to
 
 Layout: ``<cache_dir>/<video name>/{frames.bin, offsets.npy (jpeg only), meta.json}``. ``meta.json`` records the
 source file's size and mtime, the header facts of the source (frame count, fps, duration, size) and the config
-values the cache depends on (strides, scale factor, resolution, format, quality, version). A video is built in a
+values the cache depends on (strides, scale factor, resolution, decoder backend, format, quality, version). A video is built in a
 temporary folder whose ``meta.json`` is written last, then renamed into place: a video folder with a
 ``meta.json`` is complete, anything else is rebuilt. :class:`CacheReader` has :class:`~adatad.data.video.VideoReader`'s
 interface; datasets use it when ``dataset.cache_dir`` is set (:func:`scan_cache`).
@@ -59,6 +59,7 @@ class CacheSpec:
     sample_stride: int = 1
     scale_factor: int = 1
     resolution: str = "source"
+    backend: str = "pyav"  # the decoder the frames come from (backends may differ in colour conversion)
     format: str = "raw"
     quality: int = 95
     version: int = CACHE_VERSION
@@ -69,7 +70,7 @@ class CacheSpec:
 
     def config_values(self) -> dict:
         """What must agree with a dataset's config (the format and quality are read from the cache itself)."""
-        return {k: getattr(self, k) for k in ("feature_stride", "sample_stride", "scale_factor", "resolution", "version")}
+        return {k: getattr(self, k) for k in ("feature_stride", "sample_stride", "scale_factor", "resolution", "backend", "version")}
 
 
 def cache_frame_indices(num_frames: int, frame_stride: int) -> np.ndarray:
@@ -282,7 +283,7 @@ def build_video(name: str, source: str, cache_dir, spec: CacheSpec, chunk: int =
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     st = source_stat(source)
-    with VideoReader(source, num_threads=1) as r:
+    with VideoReader(source, backend=spec.backend, num_threads=1) as r:
         idx = cache_frame_indices(r.num_frames, spec.frame_stride)
         header = {"num_frames": r.num_frames, "fps": r.fps, "duration": r.duration, "width": r.width, "height": r.height}
         offsets = [0]

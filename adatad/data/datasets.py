@@ -141,7 +141,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         self._cached: dict[str, dict] = {}
         if self.cache_dir is not None:
-            spec = CacheSpec(feature_stride=self.feature_stride, sample_stride=self.sample_stride, scale_factor=self.scale_factor)
+            spec = CacheSpec(self.feature_stride, self.sample_stride, self.scale_factor, backend=self.backend)
             self._cached = scan_cache(self.cache_dir, self.videos, spec)
 
     def _open(self, v: VideoInfo) -> VideoReader | CacheReader:

@@ -247,6 +247,7 @@ def _cmd_cache(args) -> int:
         feature_stride=int(d["feature_stride"]),
         sample_stride=int(d["sample_stride"]),
         scale_factor=int(d["scale_factor"]),
+        backend=d["backend"],
         format=args.format,
         quality=int(args.quality),
     )
