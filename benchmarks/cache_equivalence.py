@@ -26,6 +26,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -260,6 +261,11 @@ def train_part(seeds: list[int], epochs: int, work: Path, formats: list[str], sa
     return out
 
 
+def dumps(res: dict) -> str:
+    """Indented JSON with each list of numbers on one line (the per-frame values)."""
+    return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", json.dumps(res, indent=1))
+
+
 def write_md(res: dict, path: Path) -> None:
     m = res["machine"]
     L = [
@@ -389,7 +395,7 @@ def main() -> None:
     def save(train: dict | None = None) -> None:
         if train is not None:
             res["train_part"] = dict(train, command=res["command"], date=res["date"])
-        jpath.write_text(json.dumps(res, indent=1))
+        jpath.write_text(dumps(res))
         write_md(res, out / "cache_equivalence.md")
 
     if args.train:
