@@ -78,6 +78,7 @@ SCHEMA: dict[str, Any] = dict(
         window_size=256,  # snippets per window
         scale_factor=1,  # frames per snippet the backbone sees (features are interpolated back to window_size)
         backend="pyav",  # adatad: video decoder
+        cache_dir=None,  # adatad: snippet cache written by `adatad prepare cache` (None: read the videos)
         train=dict(
             subset_name="training",
             trunc_thresh=0.5,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from test_engine import assert_same_weights, run, weights
-from tinyrun import ROOT, write_tiny_config
+from tinyrun import ROOT, copy_dataset, write_tiny_config
 
 BAD_TRAIN, BAD_TEST = "synth_train_0001", "synth_test_0000"
 
@@ -26,8 +26,7 @@ def corrupt_middle(path) -> None:
 @pytest.fixture(scope="module")
 def bad_dataset(tiny_dataset, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_data")
-    shutil.copytree(tiny_dataset["root"], root, dirs_exist_ok=True)
-    data = {k: str(v).replace(str(tiny_dataset["root"]), str(root)) if isinstance(v, str) else v for k, v in tiny_dataset.items()}
+    data = copy_dataset(tiny_dataset, root)
     for name in (BAD_TRAIN, BAD_TEST):
         corrupt_middle(root / "videos" / f"{name}.mp4")
     return data

@@ -31,6 +31,14 @@ def assert_same_weights(a: dict, b: dict) -> None:
 TINY_DATA = dict(num_train=4, num_test=2, duration_range=(8.0, 10.0), fps=30.0, size=(32, 32), seed=0)
 
 
+def copy_dataset(data: dict, root: Path) -> dict:
+    """Copy a generated dataset (``generate_dataset``'s dict) to ``root``; its dict with the paths moved there."""
+    import shutil
+
+    shutil.copytree(data["root"], root, dirs_exist_ok=True)
+    return {k: str(v).replace(str(data["root"]), str(root)) if isinstance(v, str) else v for k, v in data.items()}
+
+
 def write_tiny_config(path: Path, data: dict, **extra) -> Path:
     """A config that inherits the demo (and so the seed's THUMOS recipe) with everything shrunk."""
     lines = [

@@ -41,6 +41,7 @@ from adatad.annotation_io import load_class_map
 from adatad.errors import UserError
 
 from .annotations import VideoInfo, load_annotations
+from .cache import CacheReader, CacheSpec, scan_cache
 from .video import VideoError, VideoReader
 from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
 
@@ -115,6 +116,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         offset_frames: int,
         decode_threads: int,
         scale_factor: int = 1,
+        cache_dir=None,
     ):
         self.ann_file = str(ann_file)
         self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
@@ -135,12 +137,20 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.decode_threads = decode_threads
         videos = load_annotations(ann_file, self.class_map, subset_name, block_list, data_path, video_ext)
         self.videos = _check_videos_exist(videos, data_path, skip_missing)
+        # snippet cache (adatad prepare cache): metas of the cached videos; the others are read from their files
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self._cached: dict[str, dict] = {}
+        if self.cache_dir is not None:
+            spec = CacheSpec(self.feature_stride, self.sample_stride, self.scale_factor, backend=self.backend)
+            self._cached = scan_cache(self.cache_dir, self.videos, spec)
 
-    def _open(self, v: VideoInfo) -> VideoReader:
+    def _open(self, v: VideoInfo) -> VideoReader | CacheReader:
+        if v.name in self._cached:
+            return CacheReader(self.cache_dir, v.name, self._cached[v.name])
         assert v.path is not None  # _check_videos_exist kept only videos with a file
         return VideoReader(v.path, backend=self.backend, num_threads=self.decode_threads)
 
-    def _metas(self, v: VideoInfo, reader: VideoReader, start_snippet: int, valid_len: int) -> dict:
+    def _metas(self, v: VideoInfo, reader: VideoReader | CacheReader, start_snippet: int, valid_len: int) -> dict:
         return {
             "video_name": v.name,
             "fps": v.frames / v.duration,
@@ -182,10 +192,11 @@ class TrainDataset(_VideoDatasetBase):
         offset_frames: int = 0,
         decode_threads: int = 0,
         scale_factor: int = 1,
+        cache_dir=None,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
         self.crop_ratio = (float(crop_ratio[0]), float(crop_ratio[1])) if crop_ratio is not None else None
@@ -278,10 +289,11 @@ class SlidingWindowDataset(_VideoDatasetBase):
         offset_frames: int = 0,
         decode_threads: int = 0,
         scale_factor: int = 1,
+        cache_dir=None,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir,
         )  # fmt: skip
         self.window_overlap_ratio = window_overlap_ratio
         self.ioa_thresh = ioa_thresh

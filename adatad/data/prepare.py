@@ -1,9 +1,11 @@
-"""``adatad prepare thumos|anet|check``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check videos against them.
+"""``adatad prepare thumos|anet|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check
+videos against them; cache the snippets a config reads.
 
     adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
+    adatad prepare cache --config CFG [--workers N] [--format raw|jpeg] [--quality Q] [--cache-dir DIR]
 
 ``check`` lists every problem in one run (missing, unreadable, frame count off by more than ``--tolerance``
 frames) and exits 1 if there is any; it reads headers only (fast). With ``--decode`` it then decodes, in a pool of
@@ -12,6 +14,9 @@ frames) and exits 1 if there is any; it reads headers only (fast). With ``--deco
 ``--ann``, ``--stride 1`` for every frame), and lists each video that fails with its first bad frame.
 :func:`check_videos` is the header check as a function (the training engine calls it before a run);
 :func:`decode_videos` the decoding pass.
+
+``cache`` stores the frames the config's datasets can read (train, val and test subsets) in ``dataset.cache_dir``
+(:mod:`adatad.data.cache`); it is resumable and prints the disk used per hour of video.
 """
 
 from __future__ import annotations
@@ -223,6 +228,49 @@ def _cmd_check(args) -> int:
     return 1 if problems else 0
 
 
+def _cmd_cache(args) -> int:
+    from adatad.config import load_config
+
+    from .cache import CacheSpec, build_cache
+
+    cfg = load_config(args.config)
+    d = cfg["dataset"]
+    cache_dir = args.cache_dir or d["cache_dir"]
+    if not cache_dir:
+        print(f"{args.config}: dataset.cache_dir is not set; set it in the config or pass --cache-dir DIR", file=sys.stderr)
+        return 2
+    subsets = sorted({d[s]["subset_name"] for s in ("train", "val", "test")})
+    classes = load_class_map(d["class_map"])
+    vids = load_annotations(
+        d["annotation_path"], classes, subsets, block_list=d["block_list"], data_path=d["data_path"], video_ext=d["video_ext"]
+    )
+    missing = [v for v in vids if v.path is None or not Path(v.path).is_file()]
+    if missing:
+        print(f"skipping {len(missing)} videos without a file: {', '.join(v.name for v in missing[:10])}", file=sys.stderr)
+    vids = [v for v in vids if v not in missing]
+    spec = CacheSpec(
+        feature_stride=int(d["feature_stride"]),
+        sample_stride=int(d["sample_stride"]),
+        scale_factor=int(d["scale_factor"]),
+        backend=d["backend"],
+        format=args.format,
+        quality=int(args.quality),
+    )
+    quality = f" q{spec.quality}" if spec.format == "jpeg" else ""
+    print(
+        f"caching {len(vids)} videos of {subsets} into {cache_dir}: frames 0, {spec.frame_stride}, "
+        f"{2 * spec.frame_stride}, ... and the last, source resolution, {spec.format}{quality} (--format/--quality)"
+    )
+    st = build_cache(vids, cache_dir, spec, workers=args.workers or default_workers())
+    per_hour = st["bytes"] / 1e9 / st["hours"] if st["hours"] else 0.0
+    print(
+        f"built {st['built']} videos ({st['rebuilt']} stale/foreign rebuilt), {st['skipped']} already cached; cache: "
+        f"{st['bytes'] / 1e9:.2f} GB for {st['hours']:.2f} h of video = {per_hour:.2f} GB per hour of video"
+    )
+    print(f"use it with dataset.cache_dir={cache_dir!r} (--cfg-options dataset.cache_dir={cache_dir})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adatad prepare", description="prepare / check datasets")
     sub = p.add_subparsers(dest="what", required=True)
@@ -263,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .anet import add_parser as add_anet
 
     add_anet(sub)
+    k = sub.add_parser("cache", help="store the frames the config reads in dataset.cache_dir (decodes >= 5x faster)")
+    k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
+    k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
+    k.add_argument("--workers", type=int, default=None, help="processes (default: the usable CPU cores)")
+    k.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="raw (default: exact, ~40x less CPU than H.264, "
+                   "4.7 GB per hour of 320x180 video) or jpeg (4:4:4, PSNR >= 44 dB, ~2x less CPU, 0.6 GB per hour)")  # fmt: skip
+    k.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     sub.add_parser(
         "custom",
         add_help=False,
@@ -285,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             from .anet import cmd_anet
 
             return cmd_anet(args)
+        if args.what == "cache":
+            return _cmd_cache(args)
         return _cmd_check(args)
     except AnnotationError as e:
         print(f"adatad: error: {e}", file=sys.stderr)

@@ -83,6 +83,7 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
         transform=build_transform(cfg, split),
         decode_threads=decode_threads,
         skip_missing=d[split]["skip_missing"],
+        cache_dir=d["cache_dir"],
     )
     s = d[split]
     if split == "train":

@@ -1,0 +1,169 @@
+"""The snippet cache (adatad prepare cache): same frames as the video, stale/foreign refused, resumable, fallback."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+from tinyrun import copy_dataset
+
+from adatad.data.annotations import load_annotations
+from adatad.data.cache import CacheError, CacheReader, CacheSpec, build_cache, cache_frame_indices, read_meta, scan_cache
+from adatad.data.datasets import SlidingWindowDataset, TrainDataset
+from adatad.data.transforms import EvalTransform, TrainTransform
+from adatad.data.video import VideoError, VideoReader
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame PSNR (dB) of uint8 frames ``[T, ...]``."""
+    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(1)
+    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))
+
+
+@pytest.fixture
+def data(tmp_path, tiny_dataset):
+    """A private copy of the tiny dataset (the tests touch and rewrite its videos) and its videos."""
+    d = copy_dataset(tiny_dataset, tmp_path / "data")
+    classes = [c for c in open(d["class_file"]).read().split("\n") if c]
+    d["classes"] = classes
+    d["videos"] = load_annotations(d["anno_file"], classes, ["training", "validation"], None, d["video_dir"], "mp4")
+    return d
+
+
+def test_cache_frame_indices_hand_computed():
+    assert cache_frame_indices(10, 4).tolist() == [0, 4, 8, 9]  # the last frame: the datasets clip to it
+    assert cache_frame_indices(9, 4).tolist() == [0, 4, 8]
+    assert cache_frame_indices(5, 1).tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_cached_frames_equal_video_frames(tmp_path, data, fmt):
+    v = data["videos"][0]
+    st = build_cache([v], tmp_path / "c", CacheSpec(format=fmt), progress=False)
+    assert st["built"] == 1 and st["bytes"] > 0
+    with VideoReader(v.path) as r, CacheReader(tmp_path / "c", v.name) as c:
+        assert (c.num_frames, c.fps, c.width, c.height, c.duration) == (r.num_frames, r.fps, r.width, r.height, r.duration)
+        idx = np.concatenate([cache_frame_indices(r.num_frames, 4), [r.num_frames + 5, -3, 8, 0]])  # clipped, repeated
+        want, got = r.get_frames(idx), c.get_frames(idx)
+        with pytest.raises(VideoError, match="not in the cache"):
+            c.get_frames([1])
+    data = tmp_path / "c" / v.name / "frames.bin"
+    data.write_bytes(data.read_bytes()[:-100])  # damaged after the build
+    with pytest.raises(VideoError, match="truncated"), CacheReader(tmp_path / "c", v.name) as c:
+        c.get_frames([0])
+    assert got.shape == want.shape and got.dtype == np.uint8
+    if fmt == "raw":
+        assert np.array_equal(got, want)
+    else:
+        assert psnr(got, want).min() >= 40.0
+
+
+def test_stale_cache_refused_naming_the_video(tmp_path, data):
+    v = data["videos"][1]
+    build_cache([v], tmp_path / "c", CacheSpec(format="raw"), progress=False)
+    scan_cache(tmp_path / "c", [v], CacheSpec())  # current: accepted
+    st = os.stat(v.path)
+    os.utime(v.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched
+    with pytest.raises(CacheError, match=f"video {v.name} .*stale.*mtime"):
+        scan_cache(tmp_path / "c", [v], CacheSpec())
+    with open(v.path, "ab") as f:  # rewritten (grown), mtime put back
+        f.write(b"\0" * 10)
+    os.utime(v.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(CacheError, match=f"video {v.name} .*stale.*size"):
+        scan_cache(tmp_path / "c", [v], CacheSpec())
+
+
+def test_foreign_cache_refused(tmp_path, data):
+    v = data["videos"][0]
+    build_cache([v], tmp_path / "c", CacheSpec(format="raw"), progress=False)
+    with pytest.raises(CacheError, match=f"video {v.name} .*foreign.*feature_stride=4 \\(config: 2\\)"):
+        scan_cache(tmp_path / "c", [v], CacheSpec(feature_stride=2))
+    with pytest.raises(CacheError, match="foreign.*scale_factor"):
+        scan_cache(tmp_path / "c", [v], CacheSpec(scale_factor=2))
+    with pytest.raises(CacheError, match="foreign.*backend='pyav' \\(config: 'decord'\\)"):
+        scan_cache(tmp_path / "c", [v], CacheSpec(backend="decord"))
+
+
+def test_interrupted_build_resumes(tmp_path, data):
+    vids = data["videos"]
+    done: list[str] = []
+
+    def fail_after_two(res):
+        done.append(res["name"])
+        if len(done) == 2:
+            raise KeyboardInterrupt  # the run is killed after 2 videos
+
+    with pytest.raises(KeyboardInterrupt):
+        build_cache(vids, tmp_path / "c", CacheSpec(), progress=False, on_done=fail_after_two)
+    stamps = {n: os.stat(tmp_path / "c" / n / "meta.json").st_mtime_ns for n in done}
+    assert sum(read_meta(tmp_path / "c", v.name) is not None for v in vids) == 2
+    (tmp_path / "c" / ".tmp-half-built-0").mkdir()  # a partial video of a killed worker
+    (tmp_path / "c" / vids[-1].name).mkdir()  # a folder without its completion marker
+    again: list[str] = []
+    st = build_cache(vids, tmp_path / "c", CacheSpec(), progress=False, on_done=lambda r: again.append(r["name"]))
+    assert (st["built"], st["skipped"]) == (len(vids) - 2, 2)
+    assert sorted(again) == sorted(v.name for v in vids if v.name not in done)  # the 2 done were not rebuilt
+    assert {n: os.stat(tmp_path / "c" / n / "meta.json").st_mtime_ns for n in done} == stamps
+    assert not list((tmp_path / "c").glob(".tmp-*"))
+    scan_cache(tmp_path / "c", vids, CacheSpec())  # all complete and current
+
+
+def _common(data) -> dict:
+    return dict(ann_file=data["anno_file"], class_map=data["classes"], data_path=data["video_dir"], window_size=64)
+
+
+def _datasets(data, cache_dir, transform_train=None, transform_test=None):
+    return (
+        TrainDataset(**_common(data), transform=transform_train, cache_dir=cache_dir),
+        SlidingWindowDataset(**_common(data), transform=transform_test, cache_dir=cache_dir),
+    )
+
+
+def test_missing_video_falls_back_with_one_warning(tmp_path, data, caplog):
+    test_videos = [v for v in data["videos"] if v.subset == "validation"]
+    build_cache(test_videos[:1], tmp_path / "c", CacheSpec(format="raw"), progress=False)
+    with caplog.at_level(logging.WARNING):
+        ds = SlidingWindowDataset(**_common(data), cache_dir=tmp_path / "c")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "not in the cache" in r.getMessage()]
+    assert len(warnings) == 1 and f"1 of {len(test_videos)} videos" in warnings[0].getMessage()
+    assert test_videos[1].name in warnings[0].getMessage()
+    kinds = {ds.videos[w[0]].name: type(ds._open(ds.videos[w[0]])).__name__ for w in ds.windows}
+    assert kinds == {test_videos[0].name: "CacheReader", test_videos[1].name: "VideoReader"}
+    plain = SlidingWindowDataset(**_common(data))
+    for i in range(len(ds)):
+        assert torch.equal(ds[i]["inputs"], plain[i]["inputs"])
+
+
+def test_dataset_items_from_cache_equal_items_from_video(tmp_path, data):
+    build_cache(data["videos"], tmp_path / "raw", CacheSpec(format="raw"), progress=False)
+    build_cache(data["videos"], tmp_path / "jpg", CacheSpec(format="jpeg"), progress=False)
+    tt, te = TrainTransform(short_side=36, size=32, randaug=True, seed=0), EvalTransform(short_side=32, size=32)
+    video = _datasets(data, None, tt, te)
+    raw = _datasets(data, tmp_path / "raw", tt, te)
+    plain, jpg = _datasets(data, None), _datasets(data, tmp_path / "jpg")
+    for k in range(2):  # train (random windows, seeded) and test (sliding windows)
+        for i in range(len(video[k])):
+            item = (i, 123 + i)
+            a, b = video[k][item], raw[k][item]
+            assert torch.equal(a["inputs"], b["inputs"]) and torch.equal(a["masks"], b["masks"])
+            assert torch.equal(a["gt_segments"], b["gt_segments"]) and a["metas"] == b["metas"]
+            p, j = plain[k][item]["inputs"], jpg[k][item]["inputs"]  # raw frames [3, T, H, W]
+            assert psnr(j.transpose(0, 1).numpy(), p.transpose(0, 1).numpy()).min() >= 40.0
+
+
+def test_prepare_cache_command(tmp_path, cfg_file, capsys):
+    from adatad.config import load_config
+    from adatad.data.prepare import main
+    from adatad.engine.builders import build_dataset
+
+    argv = ["cache", "--config", str(cfg_file), "--cache-dir", str(tmp_path / "c"), "--workers", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "built 6 videos" in out and "GB per hour of video" in out
+    assert main(argv) == 0  # a second run has nothing to do
+    out = capsys.readouterr().out
+    assert "built 0 videos" in out and "6 already cached" in out
+    cfg = load_config(cfg_file, {"dataset.cache_dir": str(tmp_path / "c")})
+    ds = build_dataset(cfg, "test")
+    assert isinstance(ds._open(ds.videos[0]), CacheReader)
