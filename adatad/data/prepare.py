@@ -261,7 +261,7 @@ def _cmd_cache(args) -> int:
         f"caching {len(vids)} videos of {subsets} into {cache_dir}: frames 0, {spec.frame_stride}, "
         f"{2 * spec.frame_stride}, ... and the last, source resolution, {spec.format}{quality} (--format/--quality)"
     )
-    st = build_cache(vids, cache_dir, spec, workers=args.workers or default_workers())
+    st = build_cache(vids, cache_dir, spec, workers=args.workers or usable_cores())
     per_hour = st["bytes"] / 1e9 / st["hours"] if st["hours"] else 0.0
     print(
         f"built {st['built']} videos ({st['rebuilt']} stale/foreign rebuilt), {st['skipped']} already cached; cache: "
