@@ -97,6 +97,21 @@ class VideoReader:
         idx = np.clip(idx, 0, max(self.num_frames - 1, 0))
         return self._impl.get_frames(idx)
 
+    def iter_frames(self, indices, chunk: int = 64):
+        """Yield ``(index, frame uint8 [H, W, 3])`` for each distinct index (clipped as in :meth:`get_frames`), in
+        increasing order, reading the file once forward: the decode-once path of :mod:`adatad.data.stream`.
+        A backend without a sequential decoder serves it with :meth:`get_frames` on runs of ``chunk`` frames."""
+        idx = np.unique(np.clip(np.asarray(indices, dtype=np.int64).reshape(-1), 0, max(self.num_frames - 1, 0))).tolist()
+        if not idx:
+            return
+        sequential = getattr(self._impl, "iter_frames", None)
+        if sequential is not None:
+            yield from sequential(idx)
+            return
+        for c in range(0, len(idx), chunk):
+            part = idx[c : c + chunk]
+            yield from zip(part, self._impl.get_frames(np.asarray(part, dtype=np.int64)))
+
     def close(self) -> None:
         self._impl.close()
 
@@ -194,11 +209,15 @@ class _PyAVBackend:
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
 
     def get_frames(self, idx: np.ndarray) -> np.ndarray:
+        got = dict(self.iter_frames(np.unique(idx).tolist()))  # each distinct frame decoded at most once
+        return np.stack([got[int(i)] for i in idx], axis=0)
+
+    def iter_frames(self, needed: list[int]):
+        """Yield ``(index, frame)`` for the sorted distinct frame indices ``needed``, in order, from one forward
+        decode (seeking only to the first and over gaps of more than ``seek_gap`` frames)."""
         av = self._av
-        needed = np.unique(idx).tolist()  # sorted; each frame decoded at most once per run
-        got: dict[int, np.ndarray] = {}
         pos = 0
-        seek_target = needed[0]
+        seek_target = needed[0] if needed else 0
         backoff = 0
         while pos < len(needed):
             start = max(seek_target - backoff, 0)
@@ -215,10 +234,10 @@ class _PyAVBackend:
                         break
                     # requested frames skipped over (pts gap): serve them with the closest earlier frame
                     while pos < len(needed) and needed[pos] < fi:
-                        got[needed[pos]] = (last_frame if last_frame is not None else frame).to_ndarray(format="rgb24")
+                        yield needed[pos], (last_frame if last_frame is not None else frame).to_ndarray(format="rgb24")
                         pos += 1
                     if pos < len(needed) and needed[pos] == fi:
-                        got[fi] = frame.to_ndarray(format="rgb24")
+                        yield fi, frame.to_ndarray(format="rgb24")
                         pos += 1
                     last_idx, last_frame = fi, frame
                     if pos >= len(needed):
@@ -249,9 +268,8 @@ class _PyAVBackend:
                     )
                 tail = last_frame.to_ndarray(format="rgb24")
                 for k in needed[pos:]:
-                    got[k] = tail
+                    yield k, tail
                 pos = len(needed)
-        return np.stack([got[int(i)] for i in idx], axis=0)
 
     def close(self) -> None:
         try:
