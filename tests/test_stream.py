@@ -256,3 +256,23 @@ def test_a_training_window_decodes_only_its_span(videos, tmp_path, monkeypatch):
         first = item["metas"]["window_start_frame"]
         assert min(decoded) >= first - 12 and max(decoded) == first + 2 * 7  # GOP 12; 8 snippets every 2 frames
         assert len(decoded) <= 12 + 15
+
+
+def test_persistent_train_workers_follow_the_sampler_epochs(cfg_file):
+    """With persistent workers (2) every epoch, and a resumed epoch's remainder, gives the batches of a loader
+    without workers: epoch seeds travel with the indices, not with worker state."""
+    from adatad.config import load_config
+    from adatad.engine.builders import build_loader
+    from adatad.engine.dist import DistInfo
+
+    info = DistInfo(device=torch.device("cpu"))
+    loaders = [build_loader(load_config(cfg_file, {"solver.train.num_workers": w}), "train", info, 5) for w in (0, 2)]
+    assert loaders[1].persistent_workers and not loaders[0].persistent_workers
+    for epoch, skip in ((0, 0), (1, 0), (2, 1), (3, 0)):
+        got = []
+        for loader in loaders:
+            loader.sampler.set_epoch(epoch, skip)  # type: ignore[attr-defined]
+            got.append([(b["inputs"], [m["window_start_frame"] for m in b["metas"]]) for b in loader])
+        assert len(got[0]) == len(got[1]) == 2 - skip
+        for (x, mx), (y, my) in zip(*got):
+            assert torch.equal(x, y) and mx == my
