@@ -39,51 +39,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_map import cpu_name  # noqa: E402  (a sibling script, not a package)
 
 
-def _timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up (file cache, decoder set-up)
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def measure(video: str, backend: str, window: int, stride: int, overlap: float, repeats: int) -> dict:
+def modes(video: str, backend: str, window: int, stride: int, overlap: float, stats: dict) -> dict:
+    """The three timed modes of one backend, as callables."""
     with VideoReader(video, backend=backend, num_threads=1) as r:
         n = r.num_frames
     grid = np.arange(0, n, stride)
     wins = sliding_windows(len(grid), window, overlap)
     start = len(grid) // 3  # a window away from the start: seeking included
+    stats.update(num_frames=n, windows=len(wins))
 
     def one_window():
         with VideoReader(video, backend=backend, num_threads=1) as r:
-            idx, _ = padded_window(grid, start, start + window, window, r.num_frames)
-            r.get_frames(idx)
+            r.get_frames(padded_window(grid, start, start + window, window, r.num_frames)[0])
 
     def per_window():
         for s, e in wins:
             with VideoReader(video, backend=backend, num_threads=1) as r:
                 r.get_frames(padded_window(grid, s, e, window, r.num_frames)[0])
 
-    stats: dict = {}
-
     def decode_once():
         with VideoReader(video, backend=backend, num_threads=1) as r:
             for _ in stream_windows(r, grid, wins, window, stats=stats):
                 pass
 
-    t_win, t_per, t_once = _timed(one_window, repeats), _timed(per_window, repeats), _timed(decode_once, repeats)
-    return {
-        "backend": backend,
-        "num_frames": n,
-        "windows": len(wins),
-        "window_s": {"median": statistics.median(t_win), "min": min(t_win), "max": max(t_win), "runs": t_win},
-        "per_window_s": {"median": statistics.median(t_per) / len(wins), "runs_total": t_per},
-        "decode_once_s": {"median": statistics.median(t_once) / len(wins), "runs_total": t_once},
-        "decode_once_peak_frames": stats.get("peak_frames"),
-        "decode_once_distinct_frames": stats.get("decoded_frames"),
-    }
+    return {"window": one_window, "per_window": per_window, "decode_once": decode_once}
+
+
+def measure(video: str, backends: list[str], window: int, stride: int, overlap: float, repeats: int) -> list[dict]:
+    """Every (backend, mode) once per round after a warm-up round, rounds interleaved (a busy machine slows
+    both backends alike); per-window times are the whole pass divided by the number of windows."""
+    stats = {b: {} for b in backends}
+    fns = {b: modes(video, b, window, stride, overlap, stats[b]) for b in backends}
+    runs: dict = {b: {m: [] for m in fns[b]} for b in backends}
+    for rnd in range(repeats + 1):
+        for b in backends:
+            for m, fn in fns[b].items():
+                t0 = time.perf_counter()
+                fn()
+                if rnd:  # round 0 is the warm-up
+                    runs[b][m].append(time.perf_counter() - t0)
+    rows = []
+    for b in backends:
+        nw = stats[b]["windows"]
+        per = {m: [t / (1 if m == "window" else nw) for t in ts] for m, ts in runs[b].items()}
+        rows.append(
+            {
+                "backend": b,
+                "num_frames": stats[b]["num_frames"],
+                "windows": nw,
+                **{f"{m}_s": {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": v} for m, v in per.items()},
+                "decode_once_peak_frames": stats[b].get("peak_frames"),
+                "decode_once_distinct_frames": stats[b].get("decoded_frames"),
+            }
+        )
+    return rows
 
 
 def frames_differ(video: str, backends: list[str], stride: int) -> dict:
@@ -97,6 +106,10 @@ def frames_differ(video: str, backends: list[str], stride: int) -> dict:
         d = np.abs(got.astype(np.int16) - ref.astype(np.int16))
         out[b] = {"frames": int(len(ref)), "max_abs": int(d.max()), "mean_abs": float(d.mean()), "identical": bool(d.max() == 0)}
     return out
+
+
+def _cell(t: dict) -> str:
+    return f"{t['median']:.3f} ({t['min']:.2f}-{t['max']:.2f})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"backends not available here: {missing} (pip install 'adatad[torchcodec]' + FFmpeg libraries)", file=sys.stderr)
         return 2
-    rows = [measure(args.video, b, args.window, args.stride, args.overlap, args.repeats) for b in args.backends]
+    rows = measure(args.video, args.backends, args.window, args.stride, args.overlap, args.repeats)
     import av
 
     versions = {"av": av.__version__, "torch": torch.__version__}
@@ -138,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "machine": f"{platform.machine()} ({os.cpu_count()} cores visible), {platform.platform()}",
         "versions": versions,
+        "load_average_1min_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {result['cpu']}, {result['machine']}, CPU affinity {result['cpu_affinity']}; {versions}",
         f"- date: {result['date']}",
         f"- windows: {args.window} snippets every {args.stride} frames, overlap {args.overlap} ({first['windows']} windows); "
-        f"median of {args.repeats} runs after a warm-up",
+        f"median of {args.repeats} interleaved rounds after a warm-up round (min-max in brackets); load average "
+        f"{result['load_average_1min_after']} on {os.cpu_count()} cores (a shared machine: compare rows, not absolutes)",
         "",
         "| backend | one window (s) | per window, window by window (s) | per window, decode once (s) "
         "| decode-once gain | peak frames held |",
@@ -161,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         gain = r["per_window_s"]["median"] / r["decode_once_s"]["median"]
         md.append(
-            f"| {r['backend']} | {r['window_s']['median']:.3f} | {r['per_window_s']['median']:.3f} | "
-            f"{r['decode_once_s']['median']:.3f} | {gain:.2f}x | {r['decode_once_peak_frames']} |"
+            f"| {r['backend']} | {_cell(r['window_s'])} | {_cell(r['per_window_s'])} | {_cell(r['decode_once_s'])} | "
+            f"{gain:.2f}x | {r['decode_once_peak_frames']} |"
         )
     md.append("")
     for b, d in result["frames_vs_first_backend"].items():

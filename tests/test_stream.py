@@ -196,19 +196,10 @@ def test_prefetch_plan_fits_the_budget():
     assert prefetch_plan(raw, 1, 2, pinned=False, budget_gb=20.0) == 2
 
 
-def test_each_frame_of_the_video_is_decoded_once(videos, monkeypatch):
+def test_each_frame_of_the_video_is_decoded_once(videos, decoded_frames):
     """Counted at the decoder: the windows overlap by half, yet no frame is decoded twice (window by window, the
     overlapping halves are decoded twice)."""
-    from adatad.data import video as vmod
-
-    decoded: list[int] = []
-    orig = vmod._PyAVBackend._frame_index
-
-    def counting(self, frame, fallback):
-        decoded.append(orig(self, frame, fallback))
-        return decoded[-1]
-
-    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+    decoded = decoded_frames
     grid = np.arange(0, 301, 2)
     wins = sliding_windows(len(grid), 20, 0.5)
     with VideoReader(videos[301]) as r:
@@ -232,9 +223,8 @@ def test_stream_with_the_torchcodec_reader(videos):
     assert all(np.array_equal(f, e[0]) for (_, f, _), e in zip(got, expected))
 
 
-def test_a_training_window_decodes_only_its_span(videos, tmp_path, monkeypatch):
+def test_a_training_window_decodes_only_its_span(videos, tmp_path, decoded_frames):
     """Training reads one window: the decoder starts at the keyframe before the span and stops at its end."""
-    from adatad.data import video as vmod
     from adatad.data.datasets import TrainDataset
 
     (tmp_path / "long.mp4").symlink_to(videos[301])
@@ -242,14 +232,7 @@ def test_a_training_window_decodes_only_its_span(videos, tmp_path, monkeypatch):
     (tmp_path / "ann.json").write_text(json.dumps({"database": db}))
     (tmp_path / "cls.txt").write_text("X\n")
     ds = TrainDataset(tmp_path / "ann.json", tmp_path / "cls.txt", tmp_path, window_size=8, feature_stride=2, trunc_thresh=0.3)
-    decoded: list[int] = []
-    orig = vmod._PyAVBackend._frame_index
-
-    def counting(self, frame, fallback):
-        decoded.append(orig(self, frame, fallback))
-        return decoded[-1]
-
-    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+    decoded = decoded_frames
     for seed in range(5):
         decoded.clear()
         item = ds[(0, seed)]
