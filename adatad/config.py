@@ -92,8 +92,10 @@ SCHEMA: dict[str, Any] = dict(
         ),
         # mAP evaluation during training. OpenTAD evaluates on its *test* set then (tools/train.py); its dataset.val is
         # only for a validation loss adatad does not have. So val defaults to OpenTAD's test settings.
-        val=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False),
-        test=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False),
+        # decode_once (adatad): read each video once, forward, and cut all its windows from memory (each frame
+        # decoded once instead of about twice; items identical); False: decode window by window
+        val=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False, decode_once=True),
+        test=dict(subset_name="validation", window_overlap_ratio=0.5, skip_missing=False, decode_once=True),
         transform=dict(
             train=dict(
                 resize_short=256,  # mmaction Resize(scale=(-1, S))
@@ -166,6 +168,9 @@ SCHEMA: dict[str, Any] = dict(
         train=dict(batch_size=2, num_workers=2, accumulate=1),  # required in OpenTAD; accumulate: adatad
         val=dict(batch_size=2, num_workers=2),
         test=dict(batch_size=2, num_workers=2),
+        # adatad: RAM the batches prepared ahead by one process's DataLoader workers may hold (pinned copies
+        # included); sizes each loader's prefetch_factor from the bytes of one window
+        loader_memory_gb=4.0,
         clip_grad_norm=1.0,  # required in OpenTAD
         amp=False,
         amp_dtype="fp16",  # "fp16": OpenTAD's fp16 autocast + GradScaler; "bf16": bfloat16 autocast, no scaler (opt-in)

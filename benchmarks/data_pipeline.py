@@ -192,6 +192,7 @@ def run_loader_setting(
         "dataset.annotation_path": paths["annotation_path"], "dataset.class_map": paths["class_map"],
         "dataset.data_path": paths["data_path"], "dataset.transform.on_gpu": bool(on_gpu),
         f"solver.{sname}.num_workers": int(workers),
+        "dataset.test.decode_once": False,  # times window by window (the decode-once path has no per-item time)
     }  # fmt: skip
     cfg = load_config(cfg_path, overrides)
     dev = torch.device(device)

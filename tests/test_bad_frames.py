@@ -155,3 +155,20 @@ def test_prepare_check_decode_lists_the_corrupt_videos(bad_dataset, capsys):
         [BAD_TEST, BAD_TRAIN]
     )
     assert all("first bad frame" in line for line in bad)
+
+
+def test_decode_once_items_of_a_corrupt_video_equal_window_by_window(bad_dataset):
+    """The decode-once test path marks exactly the windows the window-by-window path marks, with the same error."""
+    from adatad.data.datasets import SlidingWindowDataset
+
+    ds = SlidingWindowDataset(bad_dataset["anno_file"], bad_dataset["class_file"], bad_dataset["video_dir"], window_size=16)
+    vi = [v.name for v in ds.videos].index(BAD_TEST)
+    stats: dict = {}
+    items = list(ds.iter_video(vi, stats=stats))
+    assert len(items) == sum(1 for w in ds.windows if w[0] == vi) > 2
+    marked = [it["metas"]["index"] for it in items if "decode_error" in it["metas"]]
+    assert marked and stats["fallback_windows"] > 0
+    for it in items:
+        ref = ds[it["metas"]["index"]]
+        assert torch.equal(it["inputs"], ref["inputs"]) and torch.equal(it["masks"], ref["masks"])
+        assert it["metas"] == ref["metas"]

@@ -112,6 +112,8 @@ def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
             str(work),
             "--device",
             "cpu",
+            "--cfg-options",
+            "solver.test.num_workers=2",  # decode once: whole videos per rank and worker
         ],
         cwd=tmp_path,
         capture_output=True,
@@ -120,11 +122,24 @@ def test_torchrun_ddp_two_processes(cfg_file, tmp_path):
         env=env,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "| mAP |" in res.stdout
+    assert "| mAP |" in res.stdout and "decode once" in res.stdout
     import json
 
     preds = json.loads((work / "predictions_test.json").read_text())["results"]
     assert len(preds) == 2  # both test videos gathered on rank 0
+    # the oracle: one process decoding window by window gives the same detections
+    one = tmp_path / "one"
+    ckpt_path = str(work / "checkpoint" / "latest.pth")
+    opts = ["--work-dir", str(one), "--device", "cpu", "--cfg-options", "dataset.test.decode_once=False"]
+    res = run([str(ROOT / "tools/test.py"), str(cfg_file), "--checkpoint", ckpt_path, *opts], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ref = json.loads((one / "predictions_test.json").read_text())["results"]
+    assert sorted(ref) == sorted(preds)
+    for video, dets in ref.items():
+        assert len(dets) == len(preds[video]), video
+        for a, b in zip(dets, preds[video]):
+            assert a["label"] == b["label"] and abs(a["score"] - b["score"]) < 1e-4
+            assert max(abs(x - y) for x, y in zip(a["segment"], b["segment"])) < 1e-3
 
 
 THUMOS = thumos14_csv_dir()

@@ -57,22 +57,11 @@ def test_seek_equals_sequential(clips, rate):
     np.testing.assert_array_equal(got, seq[sparse])
 
 
-def test_each_frame_decoded_once(clips, monkeypatch):
-    from adatad.data import video as vmod
-
-    calls = []
-    orig = vmod._PyAVBackend._frame_index
-
-    def counting(self, frame, fallback):
-        i = orig(self, frame, fallback)
-        calls.append(i)
-        return i
-
-    monkeypatch.setattr(vmod._PyAVBackend, "_frame_index", counting)
+def test_each_frame_decoded_once(clips, decoded_frames):
     with VideoReader(clips["30"]) as r:
         out = r.get_frames([8, 8, 8, 2, 8])
     assert [decode_index(f) for f in out] == [8, 8, 8, 2, 8]
-    assert len(calls) == len(set(calls)) and max(calls) == 8
+    assert len(decoded_frames) == len(set(decoded_frames)) and max(decoded_frames) == 8
 
 
 def test_missing_and_empty(tmp_path):
@@ -119,3 +108,42 @@ def test_truncated_faststart(tmp_path):
     with pytest.raises(VideoError, match=r"fs_cut.mp4") as e:
         r.get_frames([N - 1])
     assert str(N - 1) in str(e.value)
+
+
+# ------------------------------------------------------------------------- torchcodec (the optional backend)
+@pytest.fixture(scope="module")
+def torchcodec_backend():
+    """The torchcodec backend; skipped where it is not installed, except in CI (``CI`` set), where `make test`
+    installs it (the test extra) and scripts/ci/install_ffmpeg.sh its FFmpeg libraries: there it must run."""
+    import os
+
+    from adatad.data.video import _torchcodec_decoder
+
+    try:
+        _torchcodec_decoder()
+    except VideoError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the torchcodec backend cannot run: {e}")
+        pytest.skip(str(e))
+    return "torchcodec"
+
+
+@pytest.mark.parametrize("rate", list(RATES))
+def test_torchcodec_same_frames_as_pyav(clips, rate, torchcodec_backend):
+    with VideoReader(clips[rate]) as a, VideoReader(clips[rate], backend=torchcodec_backend, num_threads=1) as b:
+        assert (b.num_frames, b.width, b.height) == (a.num_frames, a.width, a.height) == (N, 320, 180)
+        assert b.fps == pytest.approx(a.fps, rel=1e-6) and b.duration == pytest.approx(a.duration, abs=1e-3)
+        every = np.arange(N)
+        np.testing.assert_array_equal(b.get_frames(every), a.get_frames(every))  # exact on CPU: the same FFmpeg decoder
+        idx = [200, 3, 3, 0, 117, 239, 500, -7, 64]
+        np.testing.assert_array_equal(b.get_frames(idx), a.get_frames(idx))
+        assert [i for i, _ in b.iter_frames([9, 1, 1, 300])] == [1, 9, N - 1]
+
+
+def test_torchcodec_errors_name_the_file(clips, tmp_path, torchcodec_backend):
+    with pytest.raises(VideoError, match="not found"):
+        VideoReader(tmp_path / "nope.mp4", backend=torchcodec_backend)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00not a video" * 100)
+    with pytest.raises(VideoError, match="junk.mp4"):
+        VideoReader(junk, backend=torchcodec_backend)

@@ -42,6 +42,7 @@ from adatad.errors import UserError
 
 from .annotations import VideoInfo, load_annotations
 from .cache import CacheReader, CacheSpec, scan_cache
+from .stream import stream_windows
 from .video import VideoError, VideoReader
 from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
 
@@ -61,6 +62,11 @@ def item_generators(seed: int | None) -> tuple[np.random.Generator | None, torch
         return None, None
     a, b = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
     return np.random.default_rng(int(a)), torch.Generator().manual_seed(int(b) & (2**63 - 1))
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of item ``index`` in ``epoch`` of a run seeded with ``seed`` (NumPy's SeedSequence mixing)."""
+    return int(np.random.SeedSequence((int(seed), int(epoch), int(index))).generate_state(1, dtype=np.uint32)[0])
 
 
 def replacement_seed(seed: int, attempt: int) -> int:
@@ -324,23 +330,52 @@ class SlidingWindowDataset(_VideoDatasetBase):
 
     def __getitem__(self, item) -> dict:
         index, seed = _split_item(item)
-        vi, start, end, seg, labels = self.windows[index]
+        vi, start, end, _, _ = self.windows[index]
         v = self.videos[vi]
-        _, gen = item_generators(seed)
         s = self.scale_factor
-        decode_error = None
         with self._open(v) as reader:
-            total = reader.num_frames
-            grid = np.arange(0, total, self.frame_stride, dtype=np.int64)  # the snippet grid when s = 1
-            frame_idx, frame_mask = padded_window(grid, start * s, end * s, self.window_size * s, total)
-            valid = int(frame_mask.sum()) // s  # a window's valid snippets are its valid frames // s, as OpenTAD
+            frame_idx, frame_mask = padded_window(self._frame_grid(reader), start * s, end * s, self.window_size * s, reader.num_frames)
+            decode_error = None
             try:
                 frames = reader.get_frames(frame_idx)
             except VideoError as e:
-                # a black window marked as such: the evaluation leaves the whole video out and says so
-                frames = np.zeros((len(frame_idx), reader.height, reader.width, 3), dtype=np.uint8)
-                decode_error = {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
-            metas = self._metas(v, reader, start, valid)
+                frames, decode_error = self._black_window(v, reader, len(frame_idx), e)
+            return self._item(index, seed, reader, frames, frame_mask, decode_error)
+
+    def iter_video(self, vi: int, seed: int | None = None, stats: dict | None = None):
+        """The items of all windows of video ``vi``, in window order, from one forward decode of the video
+        (:func:`adatad.data.stream.stream_windows`, bounded memory); each item is identical to
+        ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included."""
+        indices = [i for i, w in enumerate(self.windows) if w[0] == vi]
+        v = self.videos[vi]
+        s = self.scale_factor
+        errors: dict[int, dict] = {}
+        with self._open(v) as reader:
+
+            def on_error(k: int, e: VideoError) -> np.ndarray:
+                frames, errors[k] = self._black_window(v, reader, self.window_size * s, e)
+                return frames
+
+            spans = [(self.windows[i][1] * s, self.windows[i][2] * s) for i in indices]
+            for k, frames, frame_mask in stream_windows(reader, self._frame_grid(reader), spans, self.window_size * s, on_error, stats):
+                i = indices[k]
+                yield self._item(i, None if seed is None else sample_seed(seed, 0, i), reader, frames, frame_mask, errors.get(k))
+
+    def _frame_grid(self, reader: VideoReader) -> np.ndarray:
+        """The frames the backbone can see: every ``frame_stride``-th (the snippet grid when scale_factor is 1)."""
+        return np.arange(0, reader.num_frames, self.frame_stride, dtype=np.int64)
+
+    @staticmethod
+    def _black_window(v: VideoInfo, reader: VideoReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
+        """A black window marked as such: the evaluation leaves the whole video out and says so."""
+        frames = np.zeros((length, reader.height, reader.width, 3), dtype=np.uint8)
+        return frames, {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
+
+    def _item(self, index: int, seed: int | None, reader: VideoReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error) -> dict:
+        _, start, _, seg, labels = self.windows[index]
+        _, gen = item_generators(seed)
+        valid = int(frame_mask.sum()) // self.scale_factor  # a window's valid snippets are its valid frames // s, as OpenTAD
+        metas = self._metas(self.videos[self.windows[index][0]], reader, start, valid)
         if decode_error is not None:
             metas["decode_error"] = decode_error
         mask = torch.zeros(self.window_size, dtype=torch.bool)

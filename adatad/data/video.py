@@ -50,6 +50,11 @@ def available_backends() -> list[str]:
         names.append("decord")
     except ImportError:
         pass
+    try:  # optional extra: pip install 'adatad[torchcodec]' (plus FFmpeg's shared libraries)
+        _torchcodec_decoder()
+        names.append("torchcodec")
+    except VideoError:
+        pass
     return names
 
 
@@ -58,7 +63,7 @@ class VideoReader:
 
     Args:
         path: video file.
-        backend: ``"pyav"`` (default) or ``"decord"`` (only if installed).
+        backend: ``"pyav"`` (default), ``"torchcodec"`` or ``"decord"`` (the last two only if installed).
         num_threads: decoder threads (0 = let FFmpeg choose).
         seek_gap: when the next requested frame is more than this many frames after the last decoded one,
             seek instead of decoding through the gap (PyAV only).
@@ -78,6 +83,8 @@ class VideoReader:
             self._impl = _PyAVBackend(self.path, num_threads=num_threads, seek_gap=seek_gap)
         elif backend == "decord":
             self._impl = _DecordBackend(self.path, num_threads=num_threads)
+        elif backend == "torchcodec":
+            self._impl = _TorchCodecBackend(self.path, num_threads=num_threads)
         else:
             raise ValueError(f"unknown video backend {backend!r}; available: {available_backends()}")
         self.num_frames: int = self._impl.num_frames
@@ -96,6 +103,21 @@ class VideoReader:
             return np.zeros((0, self.height, self.width, 3), dtype=np.uint8)
         idx = np.clip(idx, 0, max(self.num_frames - 1, 0))
         return self._impl.get_frames(idx)
+
+    def iter_frames(self, indices, chunk: int = 64):
+        """Yield ``(index, frame uint8 [H, W, 3])`` for each distinct index (clipped as in :meth:`get_frames`), in
+        increasing order, reading the file once forward: the decode-once path of :mod:`adatad.data.stream`.
+        A backend without a sequential decoder serves it with :meth:`get_frames` on runs of ``chunk`` frames."""
+        idx = np.unique(np.clip(np.asarray(indices, dtype=np.int64).reshape(-1), 0, max(self.num_frames - 1, 0))).tolist()
+        if not idx:
+            return
+        sequential = getattr(self._impl, "iter_frames", None)
+        if sequential is not None:
+            yield from sequential(idx)
+            return
+        for c in range(0, len(idx), chunk):
+            part = idx[c : c + chunk]
+            yield from zip(part, self._impl.get_frames(np.asarray(part, dtype=np.int64)))
 
     def close(self) -> None:
         self._impl.close()
@@ -194,11 +216,15 @@ class _PyAVBackend:
         self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
 
     def get_frames(self, idx: np.ndarray) -> np.ndarray:
+        got = dict(self.iter_frames(np.unique(idx).tolist()))  # each distinct frame decoded at most once
+        return np.stack([got[int(i)] for i in idx], axis=0)
+
+    def iter_frames(self, needed: list[int]):
+        """Yield ``(index, frame)`` for the sorted distinct frame indices ``needed``, in order, from one forward
+        decode (seeking only to the first and over gaps of more than ``seek_gap`` frames)."""
         av = self._av
-        needed = np.unique(idx).tolist()  # sorted; each frame decoded at most once per run
-        got: dict[int, np.ndarray] = {}
         pos = 0
-        seek_target = needed[0]
+        seek_target = needed[0] if needed else 0
         backoff = 0
         while pos < len(needed):
             start = max(seek_target - backoff, 0)
@@ -215,10 +241,10 @@ class _PyAVBackend:
                         break
                     # requested frames skipped over (pts gap): serve them with the closest earlier frame
                     while pos < len(needed) and needed[pos] < fi:
-                        got[needed[pos]] = (last_frame if last_frame is not None else frame).to_ndarray(format="rgb24")
+                        yield needed[pos], (last_frame if last_frame is not None else frame).to_ndarray(format="rgb24")
                         pos += 1
                     if pos < len(needed) and needed[pos] == fi:
-                        got[fi] = frame.to_ndarray(format="rgb24")
+                        yield fi, frame.to_ndarray(format="rgb24")
                         pos += 1
                     last_idx, last_frame = fi, frame
                     if pos >= len(needed):
@@ -249,9 +275,8 @@ class _PyAVBackend:
                     )
                 tail = last_frame.to_ndarray(format="rgb24")
                 for k in needed[pos:]:
-                    got[k] = tail
+                    yield k, tail
                 pos = len(needed)
-        return np.stack([got[int(i)] for i in idx], axis=0)
 
     def close(self) -> None:
         try:
@@ -287,3 +312,59 @@ class _DecordBackend:  # optional; only used when decord is installed
 
     def close(self) -> None:
         self.vr = None
+
+
+TORCHCODEC_HELP = (
+    "backend 'torchcodec' needs the torchcodec package (pip install 'adatad[torchcodec]') and FFmpeg's shared "
+    "libraries (libavcodec, libavformat, ...; on Debian/Ubuntu: apt-get install ffmpeg); or use dataset.backend='pyav'"
+)
+
+
+def _torchcodec_decoder():
+    """torchcodec's ``VideoDecoder`` class, its FFmpeg libraries loaded; :class:`VideoError` saying what to install."""
+    import importlib
+
+    try:
+        from torchcodec.decoders import VideoDecoder  # pyright: ignore[reportMissingImports, reportPrivateImportUsage]  # optional extra
+    except (ImportError, OSError, RuntimeError) as e:
+        raise VideoError(f"{TORCHCODEC_HELP} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    # torchcodec imports without FFmpeg and fails on first use; it records whether its FFmpeg libraries loaded
+    if getattr(importlib.import_module("torchcodec._core.ops"), "_FFMPEG_AVAILABLE", True) is False:
+        raise VideoError(f"{TORCHCODEC_HELP} (torchcodec found no FFmpeg libraries it supports)")
+    return VideoDecoder
+
+
+class _TorchCodecBackend:  # optional; PyTorch's own decoder (FFmpeg underneath), CPU
+    def __init__(self, path: str, num_threads: int = 0):
+        decoder = _torchcodec_decoder()
+        self.path = path
+        try:
+            # exact mode: the file is scanned once, frame i is the i-th frame in presentation order (as PyAV's pts rule)
+            self.dec = decoder(path, dimension_order="NHWC", num_ffmpeg_threads=int(num_threads), seek_mode="exact")
+        except Exception as e:  # torchcodec raises RuntimeError/ValueError for unreadable files
+            raise VideoError(f"cannot open video {path}: {e} (the file is corrupt, truncated or not a video)", path=path) from e
+        m = self.dec.metadata
+        self.num_frames = int(m.num_frames or 0)
+        self.fps = float(m.average_fps or 0.0)
+        self.duration = float(m.duration_seconds or (self.num_frames / self.fps if self.fps else 0.0))
+        self.width, self.height = int(m.width or 0), int(m.height or 0)
+        if self.num_frames <= 0 or self.fps <= 0:
+            raise VideoError(f"video {path} has no frames or no frame rate", path=path)
+
+    def get_frames(self, idx: np.ndarray) -> np.ndarray:
+        if self.dec is None:
+            raise VideoError(f"decoding failed in {self.path}: the reader is closed")
+        needed = np.unique(idx)  # sorted: one forward pass, each distinct frame decoded once
+        try:
+            got = self.dec.get_frames_at(needed.tolist()).data.numpy()
+        except Exception as e:
+            raise VideoError(
+                f"decoding failed in {self.path} between frames {int(needed[0])} and {int(needed[-1])}: {e}; "
+                "the file is corrupt or truncated",
+                path=self.path,
+                frame=int(needed[0]),
+            ) from e
+        return got[np.searchsorted(needed, idx)]
+
+    def close(self) -> None:
+        self.dec = None

@@ -122,9 +122,43 @@ def check_dataset(cfg: dict, split: str) -> None:
     )
 
 
+def window_bytes(cfg: dict, split: str, dataset) -> int:
+    """Bytes of one item's ``inputs`` (uint8 ``[3, window_size x scale_factor, H, W]``): ``H x W`` is the
+    transform's output size, or, when the train augmentation runs on the device (raw frames), the resolution of the
+    first video (read from its header)."""
+    d = cfg["dataset"]
+    frames = int(d["window_size"]) * int(d["scale_factor"])
+    t = d["transform"]
+    if split == "train" and t["on_gpu"]:
+        from adatad.data.video import probe_video
+
+        head = probe_video(dataset.videos[0].path, backend=d["backend"])
+        h, w = int(head["height"]), int(head["width"])
+    else:
+        h = w = int(t["train" if split == "train" else "test"]["crop_size"])
+    return 3 * frames * h * w
+
+
+def prefetch_plan(item_bytes: int, batch: int, workers: int, pinned: bool, budget_gb: float, cap: int = 4) -> int:
+    """Batches each worker prepares ahead: as many as ``budget_gb`` holds for all workers (twice the bytes when
+    batches are also copied to pinned memory), between 1 and ``cap``."""
+    per_batch = max(1, item_bytes * batch * (2 if pinned else 1))
+    return max(1, min(cap, int(budget_gb * 2**30 // (per_batch * max(1, workers)))))
+
+
+def _identity(batch):
+    return batch
+
+
 def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader:
     """The DataLoader of one split with OpenTAD's partitioning: each process gets ``batch_size // world_size``
-    items per batch; training drops the ``N % world_size`` leftover items and keeps a last partial batch."""
+    items per batch; training drops the ``N % world_size`` leftover items and keeps a last partial batch.
+
+    Testing/validation with ``dataset.<split>.decode_once`` (default) reads each video once
+    (:class:`adatad.data.stream.VideoStreamDataset`: whole videos per rank and worker, every window exactly once
+    over all ranks, items identical to the window-by-window path). Workers persist across epochs (training) and
+    validations; batches are pinned on CUDA; ``prefetch_factor`` comes from the window's bytes and
+    ``solver.loader_memory_gb``. The choices are logged."""
     scfg = cfg["solver"]["train" if split == "train" else split]
     batch = per_process_batch(cfg, split, info.world_size)
     workers = min(int(scfg["num_workers"]), usable_cores())
@@ -132,17 +166,30 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
         logger.info("%s loader: %d worker(s), the usable CPU cores (solver.%s.num_workers=%s)", split, workers, split, scfg["num_workers"])
     dataset = build_dataset(cfg, split, decode_threads=1 if workers > 0 else 0)
     train = split == "train"
+    pinned = info.device.type == "cuda"
+    loader_args: dict[str, Any] = dict(num_workers=workers, pin_memory=pinned, persistent_workers=split != "test" and workers > 0)
+    notes = []
+    if workers > 0:
+        item = window_bytes(cfg, split, dataset)
+        budget = float(cfg["solver"]["loader_memory_gb"])
+        loader_args["prefetch_factor"] = prefetch_plan(item, batch, workers, pinned, budget)
+        notes.append(
+            f"prefetch {loader_args['prefetch_factor']} batches/worker ({item / 2**20:.0f} MiB per window, batch {batch}, "
+            f"{workers} workers, budget solver.loader_memory_gb={budget:g})"
+        )
+    notes.append(f"persistent workers {loader_args['persistent_workers']}, pin_memory {pinned}")
+    if not train and cfg["dataset"][split]["decode_once"]:
+        from adatad.data.stream import VideoStreamDataset
+
+        stream = VideoStreamDataset(dataset, batch, collate, info.rank, info.world_size, workers, seed=seed)
+        logger.info(
+            "%s loader: decode once (each video read once; dataset.%s.decode_once=False decodes window by window): "
+            "%d of %d windows on this process in %d batches; %s",
+            split, split, stream.num_windows, len(dataset), len(stream), "; ".join(notes),
+        )  # fmt: skip
+        return DataLoader(stream, batch_size=None, collate_fn=_identity, **loader_args)
     sampler = ResumableSampler(
         len(dataset), shuffle=train, seed=seed, rank=info.rank, world_size=info.world_size, drop_last=train, batch_size=batch
     )
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=info.device.type == "cuda",
-        drop_last=False,
-        persistent_workers=train and workers > 0,
-        prefetch_factor=2 if workers > 0 else None,
-    )
+    logger.info("%s loader: %s (override with --cfg-options)", split, "; ".join(notes))
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=collate, drop_last=False, **loader_args)

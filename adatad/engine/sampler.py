@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from adatad.data.datasets import sample_seed
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of item ``index`` in ``epoch`` of a run seeded with ``seed`` (NumPy's SeedSequence mixing)."""
-    return int(np.random.SeedSequence((int(seed), int(epoch), int(index))).generate_state(1, dtype=np.uint32)[0])
+__all__ = ["ResumableSampler", "sample_seed"]
 
 
 class ResumableSampler(Sampler):
