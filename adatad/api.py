@@ -14,8 +14,9 @@ A :class:`Detector` owns everything it uses (model, config, transform, device): 
 caches and no global RNG, so several detectors live in one process and each gives what it gives alone.
 
 Sampling: snippets are taken by time (:func:`adatad.engine.infer.snippet_plan`), sliding windows as in testing
-(``dataset.test.window_overlap_ratio``), each window read by :func:`read_window`, windows merged per video and
-soft-NMS'd as ``adatad test`` does (:func:`adatad.models.postprocess.video_detections`).
+(``dataset.test.window_overlap_ratio``), each video decoded once, forward, with its windows cut from memory
+(:func:`adatad.data.stream.stream_windows`), windows merged per video and soft-NMS'd as ``adatad test`` does
+(:func:`adatad.models.postprocess.video_detections`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import torch
 
 from adatad.annotation_io import load_class_map
 from adatad.config import load_config, resolve_config
+from adatad.data.stream import stream_windows
 from adatad.data.video import VideoError, VideoReader
-from adatad.data.windows import padded_window, sliding_windows
+from adatad.data.windows import sliding_windows
 from adatad.engine.amp import amp_context
 from adatad.engine.builders import build_test_transform
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, load_detector_checkpoint
@@ -45,7 +47,7 @@ from adatad.errors import UserError
 from adatad.models.detector import build_detector
 from adatad.models.postprocess import detection_records, video_detections
 
-__all__ = ["Detector", "Detections", "detector_config", "read_window", "format_timestamp"]
+__all__ = ["Detector", "Detections", "detector_config", "format_timestamp"]
 
 logger = logging.getLogger("adatad")
 
@@ -196,14 +198,6 @@ class _TensorFrames:
 
     def close(self) -> None:
         pass
-
-
-def read_window(source, snippet_frames: np.ndarray, start: int, end: int, window_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frames of one sliding window: uint8 ``[window_size, H, W, 3]`` (padded by repeating the last frame) and
-    its bool mask ``[window_size]``. ``source``: a :class:`~adatad.data.video.VideoReader` or a tensor video;
-    ``snippet_frames``: the frame index of each snippet. The one place where a window's frames are read."""
-    idx, mask = padded_window(snippet_frames, start, end, window_size, source.num_frames)
-    return torch.from_numpy(np.ascontiguousarray(source.get_frames(idx))), torch.from_numpy(mask)
 
 
 @dataclass
@@ -385,22 +379,21 @@ class Detector:
                 jobs.append(job)
                 bar.total += len(job.windows)
                 bar.refresh()
-                for start, end in job.windows:
-                    try:
-                        frames, mask = read_window(job.source, job.snippet_frames, start, end, self.window_size)
-                    except (VideoError, OSError) as exc:
-                        if on_error is None:
-                            raise
-                        job.failed = True
-                        on_error(item, exc)
-                        break
-                    batch.append((job, start, self.transform(frames.permute(0, 3, 1, 2).contiguous()), mask))
-                    job.pending += 1
-                    if len(batch) == n_batch:
-                        self._forward(batch)
-                        bar.update(len(batch))
-                        batch = []
-                        yield from self._finished(jobs)
+                try:  # one forward decode of the video, its windows cut from memory (adatad.data.stream)
+                    for k, frames, mask in stream_windows(job.source, job.snippet_frames, job.windows, self.window_size):
+                        clip = self.transform(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())
+                        batch.append((job, job.windows[k][0], clip, torch.from_numpy(mask)))
+                        job.pending += 1
+                        if len(batch) == n_batch:
+                            self._forward(batch)
+                            bar.update(len(batch))
+                            batch = []
+                            yield from self._finished(jobs)
+                except (VideoError, OSError) as exc:
+                    if on_error is None:
+                        raise
+                    job.failed = True
+                    on_error(item, exc)
                 job.all_read = True
                 yield from self._finished(jobs)
             if batch:

@@ -250,3 +250,13 @@ def test_readme_use_from_python_example_runs(ckpts, tmp_path, capsys):
     exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102
     assert isinstance(namespace["srt"], str)
     assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(f"{v.stem}.json" for v in ckpts["videos"][:2])
+
+
+def test_each_frame_is_decoded_once(ckpts, tmp_path, decoded_frames):
+    """Overlapping windows of a video come from one forward decode (adatad.data.stream): no frame twice."""
+    video = write_test_video(tmp_path / "long.mp4", num_frames=1200, width=32, height=32)
+    decoded_frames.clear()
+    dets = Detector.from_checkpoint(ckpts["a"], device="cpu")(video)
+    assert dets.info["num_windows"] >= 2, dets.info  # the windows overlap, so window by window decodes frames twice
+    assert len(decoded_frames) == len(set(decoded_frames))  # each once, up to the last snippet's frame
+    assert dets.info["num_frames"] - 8 <= len(decoded_frames) <= dets.info["num_frames"]
