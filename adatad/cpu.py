@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ENV_OVERRIDE = "ADATAD_THREADS"
 OVERRIDE_HINT = f"override with {ENV_OVERRIDE}=N (or OMP_NUM_THREADS=N)"
@@ -31,6 +32,22 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def run_in_processes(fn: Callable[[Any], Any], jobs: Sequence, workers: int) -> Iterator:
+    """``fn(job)`` for every job, in this process when ``workers <= 1`` (or one job), else in a pool of ``workers``
+    spawned processes (PyAV's decoder threads and fork do not mix); yields the results as they complete."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield fn(job)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        for fut in as_completed([pool.submit(fn, job) for job in jobs]):
+            yield fut.result()
 
 
 def _affinity() -> set[int] | None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adatad.cpu import run_in_processes
 from adatad.errors import UserError
 
 from .video import VideoError
@@ -367,17 +368,8 @@ def build_cache(videos, cache_dir, spec: CacheSpec, workers: int = 1, progress: 
             on_done(res)
 
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for job in todo:
-                collect(_build_job(job))
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            ctx = multiprocessing.get_context("spawn")  # PyAV's decoder threads and fork do not mix
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                for fut in as_completed([pool.submit(_build_job, job) for job in todo]):
-                    collect(fut.result())
+        for res in run_in_processes(_build_job, todo, workers):
+            collect(res)
     finally:
         if bar is not None:
             bar.close()

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from adatad.annotation_io import AnnotationError, load_class_map, read_annotation_json
-from adatad.cpu import usable_cores
+from adatad.cpu import run_in_processes, usable_cores
 
 from .annotations import VideoInfo, convert_thumos, load_annotations, thumos14_csv_dir, write_annotations
 
@@ -131,17 +131,8 @@ def decode_videos(
         if err is not None:
             problems.append(Problem(name, str(v.path), "decode", f"first bad frame {frame}: {err}"))
 
-    if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            collect(_decode_one(job))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = multiprocessing.get_context("spawn")  # PyAV's decoder threads and fork do not mix
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            for fut in as_completed([pool.submit(_decode_one, job) for job in jobs]):
-                collect(fut.result())
+    for res in run_in_processes(_decode_one, jobs, workers):
+        collect(res)
     if bar is not None:
         bar.close()
     order = {v.name: i for i, v in enumerate(videos)}
