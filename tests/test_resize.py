@@ -1,0 +1,133 @@
+"""Whole-video resize dataset (ActivityNet) against OpenTAD: frame indices, ground truth on the grid, and the
+backbone's feature interpolation for scale_factor > 1.
+
+The references were recorded by running OpenTAD's ``AnetResizeDataset``, ``LoadFrames(method="resize")`` and the
+ActivityNet config's backbone post-processing pipeline (``tests/fixtures/opentad/anet_resize/make_fixture.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from adatad.annotation_io import AnnotationError
+from adatad.data.datasets import collate
+from adatad.data.resize import ResizeDataset, load_resize_annotations, resize_frame_indices
+from adatad.models.videomae import pool_tokens
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "opentad" / "anet_resize"
+
+
+@pytest.fixture(scope="module")
+def fx():
+    return json.loads((FIXTURE / "fixture.json").read_text())
+
+
+def test_frame_indices_equal_opentad(fx):
+    checked = 0
+    for grid, per in fx["frame_indices"].items():
+        length, scale = map(int, grid.split("x"))
+        for total, expect in per.items():
+            got = resize_frame_indices(int(total), length, scale)
+            assert got.shape == (length * scale,) and got.dtype == np.int64
+            if expect == "error":  # OpenTAD's own length assertion fails here; adatad keeps the first n centres
+                stride = int(total) / (length * scale)
+                centre = (np.arange(length * scale) + 0.5) * stride - 0.5
+                assert np.abs(got - centre).max() <= 0.5 + 1e-6
+                continue
+            np.testing.assert_array_equal(got, np.asarray(expect), err_msg=f"{grid}, {total} frames")
+            checked += 1
+    assert checked >= 30
+    short = resize_frame_indices(100, 192, 4)  # a video shorter than 768 frames repeats frames, in order
+    assert set(short.tolist()) == set(range(100)) and np.all(np.diff(short) >= 0)
+
+
+def _write_annotations(fx, tmp_path: Path) -> tuple[Path, Path]:
+    ann = tmp_path / "anno.json"
+    ann.write_text(json.dumps(fx["annotations"]))
+    cmap = tmp_path / "classes.txt"
+    cmap.write_text("\n".join(fx["class_map"]) + "\n")
+    return ann, cmap
+
+
+@pytest.mark.parametrize("setting", ["train", "train_cls", "nofilter", "test"])
+def test_ground_truth_equals_opentad(fx, tmp_path, setting):
+    ann, cmap = _write_annotations(fx, tmp_path)
+    ref = fx["datasets"][setting]
+    s = dict(ref["settings"])
+    videos = load_resize_annotations(
+        ann, cmap, s["subset_name"], s["resize_length"], block_list=fx["block_list"],
+        filter_gt=s["filter_gt"], class_agnostic=s["class_agnostic"], test_mode=s["test_mode"],
+    )  # fmt: skip
+    assert [v.name for v in videos] == [r["video_name"] for r in ref["videos"]]
+    for v, r in zip(videos, ref["videos"]):
+        assert v.duration == r["duration"] and r["fps"] == -1 and r["resize_length"] == s["resize_length"]
+        if s["test_mode"]:
+            assert "gt_segments" not in r and v.segments.shape == (0, 2)
+            continue
+        assert r["gt_segments_dtype"] == "float32"
+        np.testing.assert_array_equal(v.segments, np.asarray(r["gt_segments"], dtype=np.float32).reshape(-1, 2))
+        np.testing.assert_array_equal(v.labels, np.asarray(r["gt_labels"]))
+
+
+def test_annotation_errors_name_the_video(fx, tmp_path):
+    ann, cmap = _write_annotations(fx, tmp_path)
+    db = json.loads(ann.read_text())
+    db["database"]["vidA"]["annotations"][0]["label"] = "Unknown class"
+    db["database"]["vidB"]["duration"] = 0
+    ann.write_text(json.dumps(db))
+    with pytest.raises(AnnotationError, match=r"2 problem.*vidA.*Unknown class.*vidB.*duration"):
+        load_resize_annotations(ann, cmap, "training", 192)
+
+
+def test_items_sample_the_whole_video(fx, tmp_path):
+    """Real videos: the frames an item holds are the OpenTAD frame indices, ground truth on the grid, the
+    batch format of the other datasets, and ``fps == -1`` metas for the seconds conversion."""
+    from videos import decode_index, write_test_video
+
+    ann, cmap = _write_annotations(fx, tmp_path)
+    totals = {"vidA": 40, "vidB": 13, "vidC": 25, "vidF": 30}  # all shorter than the 4 x 8 = 32 frames some read
+    for name, n in totals.items():
+        write_test_video(tmp_path / f"v_{name}.mp4", num_frames=n, width=80, height=48, gop=5)
+    common: dict[str, Any] = dict(ann_file=ann, class_map=cmap, data_path=tmp_path, subset_name="training", resize_length=8,
+                  scale_factor=4, block_list=fx["block_list"], video_prefix="v_")  # fmt: skip
+    train = ResizeDataset(**common, filter_gt=True, class_agnostic=True)
+    test = ResizeDataset(**common, test_mode=True)
+    assert [v.name for v in train.videos] == ["vidA", "vidB", "vidF"] and len(test) == 4
+    item = train[(0, 7)]
+    assert item["inputs"].shape == (3, 32, 48, 80) and item["inputs"].dtype == torch.uint8
+    got = [decode_index(f) for f in item["inputs"].permute(1, 2, 3, 0).numpy()]
+    assert got == resize_frame_indices(40, 8, 4).tolist()
+    assert item["masks"].shape == (8,) and bool(item["masks"].all())
+    ref = fx["datasets"]["train"]["videos"][0]  # resize_length 192 there: the grid scales linearly
+    np.testing.assert_allclose(item["gt_segments"].numpy() * 24, np.asarray(ref["gt_segments"]), rtol=1e-6)
+    assert item["gt_labels"].tolist() == [0] * len(ref["gt_labels"])
+    meta = item["metas"]
+    assert (meta["fps"], meta["resize_length"], meta["duration"], meta["num_frames"]) == (-1, 8, 120.5, 40)
+    batch = collate([test[i] for i in range(len(test))])
+    assert batch["inputs"].shape == (4, 3, 32, 48, 80) and batch["masks"].shape == (4, 8)
+    assert [m["video_name"] for m in batch["metas"]] == ["vidA", "vidB", "vidC", "vidF"]
+    assert all(g.shape == (0, 2) for g in batch["gt_segments"])
+
+
+def _as_tokens(x: torch.Tensor) -> torch.Tensor:
+    """OpenTAD's ViT feature map ``[N, 1, C, t, h, w]`` -> adatad's tokens ``[N, t*h*w, C]`` (ordered t, y, x)."""
+    n, _, c, t, h, w = x.shape
+    return x[:, 0].permute(0, 2, 3, 4, 1).reshape(n, t * h * w, c)
+
+
+@pytest.mark.parametrize("case", ["", "_s3"])
+def test_feature_interpolation_equals_opentad(case):
+    """scale_factor 4 (192 x 4 = 768 frames, 48 chunks -> 384 tubelets -> 192) and 3 (96 x 3 = 288 frames)."""
+    ref = torch.load(FIXTURE / "interpolate.pt", weights_only=True)
+    x, y = ref[f"inputs{case}"], ref[f"outputs{case}"]
+    chunks = x.shape[0] // y.shape[0]
+    assert chunks == ref[f"steps{case}"][1]["t1"]
+    got = pool_tokens(_as_tokens(x), batch=y.shape[0], t=x.shape[3], out_len=y.shape[-1])
+    assert got.shape == y.shape
+    torch.testing.assert_close(got, y, atol=1e-6, rtol=1e-6)
