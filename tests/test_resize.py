@@ -131,3 +131,87 @@ def test_feature_interpolation_equals_opentad(case):
     got = pool_tokens(_as_tokens(x), batch=y.shape[0], t=x.shape[3], out_len=y.shape[-1])
     assert got.shape == y.shape
     torch.testing.assert_close(got, y, atol=1e-6, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------- engine: train + test, fused
+def _anet_like_config(tmp_path: Path, tiny_dataset, classifier: Path) -> Path:
+    from tinyrun import write_tiny_config
+
+    base = write_tiny_config(tmp_path / "tiny.py", tiny_dataset)
+    cfg = tmp_path / "anet_tiny.py"
+    cfg.write_text(
+        f'_base_ = ["{base}"]\n'
+        'dataset = dict(sampling="resize", window_size=64, scale_factor=2, class_agnostic=True, train=dict(filter_gt=True))\n'
+        "model = dict(head=dict(num_classes=1, label_smoothing=0.1, loss_weight=2.0))\n"
+        "post_processing = dict(nms=dict(multiclass=False, sigma=0.7, min_score=0.001, voting_thresh=0.9),\n"
+        f'                       external_cls=dict(type="CUHKANETClassifier", path="{classifier}", topk=2))\n'
+        "workflow = dict(end_epoch=1)\n"
+    )
+    return cfg
+
+
+def _write_classifier(path: Path, tiny_dataset, drop: str | None = None) -> list[str]:
+    """Video-level scores from the ground truth: the video's own classes highest."""
+    db = json.loads(Path(tiny_dataset["anno_file"]).read_text())["database"]
+    classes = Path(tiny_dataset["class_file"]).read_text().split("\n")[:-1]
+    results = {}
+    for name, info in db.items():
+        s = [0.01] * len(classes)
+        for a in info["annotations"]:
+            s[classes.index(a["label"])] += 1.0
+        results[name] = [x / sum(s) for x in s]
+    if drop:
+        results.pop(drop)
+    path.write_text(json.dumps({"results": results, "class": classes}))
+    return classes
+
+
+def test_resize_training_and_classifier_fusion_end_to_end(tmp_path, tiny_dataset):
+    """A 1-class model trains on whole videos (64 x 2 frames each) and tests through the non-sliding path with
+    the external classifier; a classifier file lacking a test video stops the test before inference."""
+    import subprocess
+    import sys
+
+    from tinyrun import ROOT
+
+    clf = tmp_path / "cls.json"
+    classes = _write_classifier(clf, tiny_dataset)
+    cfg = _anet_like_config(tmp_path, tiny_dataset, clf)
+    work = tmp_path / "run"
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    train = [sys.executable, str(ROOT / "tools/train.py"), str(cfg), "--work-dir", str(work), "--device", "cpu"]
+    res = subprocess.run(train, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "external classifier: " in res.stdout + res.stderr
+    preds = json.loads((work / "predictions_epoch_0.json").read_text())["results"]
+    db = json.loads(Path(tiny_dataset["anno_file"]).read_text())["database"]
+    tests = sorted(n for n, v in db.items() if v["subset"] == "validation")
+    assert sorted(preds) == tests
+    for name, dets in preds.items():
+        assert dets and len(dets) % 2 == 0 and len(dets) <= 2 * 126  # top-2 classes x the 126 points of 6 levels
+        top2 = {classes[i] for i in np.argsort(-np.asarray(json.loads(clf.read_text())["results"][name]))[:2]}
+        assert {d["label"] for d in dets} <= top2
+        assert all(0 <= d["segment"][0] <= d["segment"][1] <= db[name]["duration"] for d in dets)
+
+    _write_classifier(clf, tiny_dataset, drop=tests[-1])
+    test = [sys.executable, str(ROOT / "tools/test.py"), str(cfg), "--checkpoint", str(work / "checkpoint" / "latest.pth")]
+    res = subprocess.run(
+        test + ["--work-dir", str(work), "--device", "cpu"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path
+    )
+    assert res.returncode != 0
+    err = res.stderr.strip().splitlines()[-1]
+    assert err.startswith("adatad: error: ") and str(clf) in err and repr(tests[-1]) in err and "Traceback" not in res.stderr
+
+
+def test_classifier_and_resize_keys_need_resize_sampling(cfg_file, tmp_path):
+    from adatad.config import ConfigError, load_config
+    from adatad.engine.builders import build_dataset
+    from adatad.engine.evaluate import external_classifier
+    from adatad.errors import UserError
+
+    cfg = load_config(cfg_file, ['post_processing.external_cls={"type": "CUHKANETClassifier", "path": "x.json"}'])
+    with pytest.raises(UserError, match=r'external_cls .*dataset.sampling="resize"'):
+        external_classifier(cfg, None)
+    cfg = load_config(cfg_file, ["dataset.video_prefix=v_"])
+    with pytest.raises(ConfigError, match=r"video_prefix.*sampling=\"resize\" only"):
+        build_dataset(cfg, "train")

@@ -18,6 +18,7 @@ from adatad.evaluation.detection_map import (
     load_predictions,
     read_blocked_videos,
 )
+from adatad.models.classifier import ExternalClassifier, build_classifier
 
 logger = logging.getLogger("adatad")
 
@@ -35,8 +36,9 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         if "loader" not in state:
             state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
             state["classes"] = load_class_map(cfg["dataset"]["class_map"])
+            state["classifier"] = external_classifier(cfg, state["loader"].dataset)
         bad: dict = {}
-        results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad)
+        results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad, classifier=state["classifier"])
         if not info.is_main:
             return None
         n_videos = len(getattr(state["loader"].dataset, "videos", ())) or len(results) + len(bad)
@@ -77,6 +79,26 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         return out
 
     return evaluate
+
+
+def external_classifier(cfg: dict, dataset) -> ExternalClassifier | None:
+    """``post_processing.external_cls`` -> the classifier, checked against every video of ``dataset`` before any
+    inference (a missing file or video stops here, naming both). Only whole-video (``dataset.sampling="resize"``)
+    testing fuses it, as in OpenTAD's ActivityNet configs."""
+    ext = cfg["post_processing"].get("external_cls")
+    if ext is None:
+        return None
+    if cfg["dataset"]["sampling"] != "resize":
+        raise UserError(
+            "post_processing.external_cls is applied to whole-video (resize) testing only; "
+            'set dataset.sampling="resize" (ActivityNet) or remove post_processing.external_cls'
+        )
+    classifier = build_classifier(ext)
+    assert classifier is not None
+    classifier.check_videos(v.name for v in dataset.videos)
+    n = len(dataset.videos)
+    logger.info("external classifier: %s, top-%d classes per video (%d test videos checked)", classifier.path, classifier.topk, n)
+    return classifier
 
 
 def _blocked_videos(block_list) -> list[str]:
