@@ -207,7 +207,9 @@ SCHEMA: dict[str, Any] = dict(
         external_cls=_Any(None),
     ),
     # mAP on the split's own dataset.<split>.subset_name (OpenTAD passes subset="validation", its test subset)
-    evaluation=dict(tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None),  # None: dataset.annotation_path
+    # ground_truth_filename None: dataset.annotation_path. blocked_videos: the evaluator's block list (a JSON list or one
+    # name per line; OpenTAD's ActivityNet blocked.json), exactly as OpenTAD's evaluator; None: dataset.block_list (adatad)
+    evaluation=dict(tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None, blocked_videos=None),
     workflow=dict(
         logging_interval=50,  # required in OpenTAD
         checkpoint_interval=2,  # required in OpenTAD

@@ -60,7 +60,7 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
             return {"average_mAP": None, "predictions": str(pred_path)}
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as OpenTAD evaluates)
-        blocked = _blocked_videos(cfg["dataset"]["block_list"]) + sorted(bad)
+        blocked = _blocked_videos(ecfg["blocked_videos"] or cfg["dataset"]["block_list"]) + sorted(bad)
         gt = load_ground_truth(
             ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
             cfg["dataset"][split]["subset_name"],
