@@ -215,3 +215,13 @@ def test_classifier_and_resize_keys_need_resize_sampling(cfg_file, tmp_path):
     cfg = load_config(cfg_file, ["dataset.video_prefix=v_"])
     with pytest.raises(ConfigError, match=r"video_prefix.*sampling=\"resize\" only"):
         build_dataset(cfg, "train")
+
+
+def test_dry_run_counts_the_videos_opentad_keeps(fx, tmp_path, cfg_file):
+    from adatad.config import load_config
+    from adatad.engine.runner import count_training_items
+
+    ann, cmap = _write_annotations(fx, tmp_path)
+    opts = [f"dataset.annotation_path={ann}", f"dataset.class_map={cmap}", 'dataset.sampling="resize"', "dataset.block_list=['vidD']"]
+    assert count_training_items(load_config(cfg_file, [*opts, "dataset.train.filter_gt=True"])) == len(fx["datasets"]["train"]["videos"])
+    assert count_training_items(load_config(cfg_file, opts)) == len(fx["datasets"]["nofilter"]["videos"])
