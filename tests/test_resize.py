@@ -225,3 +225,13 @@ def test_dry_run_counts_the_videos_opentad_keeps(fx, tmp_path, cfg_file):
     opts = [f"dataset.annotation_path={ann}", f"dataset.class_map={cmap}", 'dataset.sampling="resize"', "dataset.block_list=['vidD']"]
     assert count_training_items(load_config(cfg_file, [*opts, "dataset.train.filter_gt=True"])) == len(fx["datasets"]["train"]["videos"])
     assert count_training_items(load_config(cfg_file, opts)) == len(fx["datasets"]["nofilter"]["videos"])
+
+
+def test_detector_api_refuses_resize_models(cfg_file):
+    from adatad import Detector
+    from adatad.config import load_config
+    from adatad.errors import UserError
+
+    cfg = load_config(cfg_file, ['dataset.sampling="resize"'])
+    with pytest.raises(UserError, match=r'dataset.sampling="resize".*adatad test'):
+        Detector(torch.nn.Identity(), cfg, ["a"], device="cpu")
