@@ -201,6 +201,16 @@ def test_resize_training_and_classifier_fusion_end_to_end(tmp_path, tiny_dataset
     assert res.returncode != 0
     err = res.stderr.strip().splitlines()[-1]
     assert err.startswith("adatad: error: ") and str(clf) in err and repr(tests[-1]) in err and "Traceback" not in res.stderr
+    res = subprocess.run(
+        train[:-4] + ["--work-dir", str(tmp_path / "run2"), "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert res.returncode != 0 and repr(tests[-1]) in res.stderr.strip().splitlines()[-1]
+    assert "[train]" not in res.stdout + res.stderr  # refused before the first training step, not at the first validation
 
 
 def test_classifier_and_resize_keys_need_resize_sampling(cfg_file, tmp_path):
@@ -211,7 +221,7 @@ def test_classifier_and_resize_keys_need_resize_sampling(cfg_file, tmp_path):
 
     cfg = load_config(cfg_file, ['post_processing.external_cls={"type": "CUHKANETClassifier", "path": "x.json"}'])
     with pytest.raises(UserError, match=r'external_cls .*dataset.sampling="resize"'):
-        external_classifier(cfg, None)
+        external_classifier(cfg, "val")
     cfg = load_config(cfg_file, ["dataset.video_prefix=v_"])
     with pytest.raises(ConfigError, match=r"video_prefix.*sampling=\"resize\" only"):
         build_dataset(cfg, "train")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from adatad.annotation_io import load_class_map
+from adatad.data.resize import load_resize_annotations
 from adatad.engine.builders import build_loader
 from adatad.engine.dist import DistInfo
 from adatad.engine.infer import predict_loader
@@ -30,13 +31,12 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
     A video that cannot be decoded fully is left out of the evaluation, its ground truth included (scoring it
     as "no detections" would silently lower the mAP): a warning names it and its first bad frame, the mAP table
     says over how many videos it was computed, and ``undecodable_videos`` in the result lists them."""
-    state: dict = {}
+    state: dict = {"classifier": external_classifier(cfg, split)}  # checked now: before training, not at its first evaluation
 
     def evaluate(model, epoch):
         if "loader" not in state:
             state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
             state["classes"] = load_class_map(cfg["dataset"]["class_map"])
-            state["classifier"] = external_classifier(cfg, state["loader"].dataset)
         bad: dict = {}
         results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad, classifier=state["classifier"])
         if not info.is_main:
@@ -81,10 +81,10 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
     return evaluate
 
 
-def external_classifier(cfg: dict, dataset) -> ExternalClassifier | None:
-    """``post_processing.external_cls`` -> the classifier, checked against every video of ``dataset`` before any
-    inference (a missing file or video stops here, naming both). Only whole-video (``dataset.sampling="resize"``)
-    testing fuses it, as in OpenTAD's ActivityNet configs."""
+def external_classifier(cfg: dict, split: str) -> ExternalClassifier | None:
+    """``post_processing.external_cls`` -> the classifier, checked against every video of ``split`` whose file
+    exists (a missing or malformed file, or a missing video, stops here, naming both). Only whole-video
+    (``dataset.sampling="resize"``) testing fuses it, as in OpenTAD's ActivityNet configs."""
     ext = cfg["post_processing"].get("external_cls")
     if ext is None:
         return None
@@ -95,9 +95,14 @@ def external_classifier(cfg: dict, dataset) -> ExternalClassifier | None:
         )
     classifier = build_classifier(ext)
     assert classifier is not None
-    classifier.check_videos(v.name for v in dataset.videos)
-    n = len(dataset.videos)
-    logger.info("external classifier: %s, top-%d classes per video (%d test videos checked)", classifier.path, classifier.topk, n)
+    d = cfg["dataset"]
+    names = (d["annotation_path"], d["class_map"], d[split]["subset_name"], d["window_size"], d["block_list"])
+    videos = load_resize_annotations(*names, d["data_path"], d["video_ext"], d["video_prefix"], test_mode=True)
+    present = [v.name for v in videos if v.path is None or v.path.is_file()]
+    classifier.check_videos(present)
+    logger.info(
+        "external classifier: %s, top-%d classes per video (%d %s videos checked)", classifier.path, classifier.topk, len(present), split
+    )
     return classifier
 
 
