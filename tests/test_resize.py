@@ -245,3 +245,20 @@ def test_detector_api_refuses_resize_models(cfg_file):
     cfg = load_config(cfg_file, ['dataset.sampling="resize"'])
     with pytest.raises(UserError, match=r'dataset.sampling="resize".*adatad test'):
         Detector(torch.nn.Identity(), cfg, ["a"], device="cpu")
+
+
+@pytest.mark.parametrize("topk", ["2000", "40"])
+def test_multiclass_whole_video_path_equals_opentad(fx, topk):
+    """The 200-class ``_cls`` recipe (no external classifier): candidates of all classes above the threshold, top-k,
+    multiclass soft-NMS in grid units, seconds over the whole video, class names from the class map."""
+    from adatad.models.classifier import whole_video_results
+    from adatad.models.postprocess import window_candidates
+
+    c = fx["cls_post"]
+    logits = torch.tensor(c["logits"], dtype=torch.float32)  # [T, K]
+    offsets = torch.tensor(c["offsets"], dtype=torch.float32)  # [T, 2]
+    masks = torch.ones(1, logits.shape[0], dtype=torch.bool)
+    cand = window_candidates([logits.T[None]], [offsets.T[None]], [masks], [1], c["pre_nms_thresh"], int(topk))[0]
+    got = whole_video_results(cand["segments"], cand["scores"], cand["labels"], c["meta"], c["nms"], None, c["classes"])
+    key = lambda r: (r["label"], r["segment"][0], r["segment"][1], r["score"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(c["results"][topk], key=key)
