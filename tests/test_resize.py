@@ -114,6 +114,20 @@ def test_items_sample_the_whole_video(fx, tmp_path):
     assert [m["video_name"] for m in batch["metas"]] == ["vidA", "vidB", "vidC", "vidF"]
     assert all(g.shape == (0, 2) for g in batch["gt_segments"])
 
+    # `adatad prepare check --config` finds the videos through dataset.video_prefix
+    from adatad.data.prepare import main as prepare_main
+
+    db = json.loads(ann.read_text())
+    for name, n in totals.items():
+        db["database"][name]["frame"] = n
+    ann.write_text(json.dumps(db))
+    cfg = tmp_path / "check.py"
+    paths = f'annotation_path="{ann}", class_map="{cmap}", data_path="{tmp_path}", block_list=["vidD"]'
+    cfg.write_text(f'dataset = dict({paths}, sampling="resize", video_prefix="v_")\n')
+    assert prepare_main(["check", "--config", str(cfg), "--subset", "training"]) == 0
+    cfg.write_text(f'dataset = dict({paths}, sampling="resize")\n')  # no prefix: vidA.mp4 ... are missing
+    assert prepare_main(["check", "--config", str(cfg), "--subset", "training"]) == 1
+
 
 def _as_tokens(x: torch.Tensor) -> torch.Tensor:
     """OpenTAD's ViT feature map ``[N, 1, C, t, h, w]`` -> adatad's tokens ``[N, t*h*w, C]`` (ordered t, y, x)."""
