@@ -301,6 +301,12 @@ class Detector:
         self.batch_windows = int(batch_windows)
         self.transform = build_test_transform(cfg)
         d = cfg["dataset"]
+        if d.get("sampling", "windows") == "resize":
+            raise UserError(
+                'this model was trained on whole videos resized to a fixed length (dataset.sampling="resize", '
+                "ActivityNet recipes); adatad.Detector / `adatad infer` run sliding windows and do not support it yet: "
+                "use `adatad test` with the config and checkpoint"
+            )
         self.snippet_stride = int(d["feature_stride"]) * int(d["sample_stride"])
         self.window_size = int(d["window_size"])
         self.checkpoint: str | None = None

@@ -79,8 +79,14 @@ SCHEMA: dict[str, Any] = dict(
         scale_factor=1,  # frames per snippet the backbone sees (features are interpolated back to window_size)
         backend="pyav",  # adatad: video decoder
         cache_dir=None,  # adatad: snippet cache written by `adatad prepare cache` (None: read the videos)
+        # "windows": THUMOS-style random truncation (train) and sliding windows (test); "resize": every video
+        # resized to window_size x scale_factor frames (OpenTAD's AnetResizeDataset, LoadFrames(method="resize"))
+        sampling="windows",
+        video_prefix="",  # file name = video_prefix + name + "." + video_ext (OpenTAD PrepareVideoInfo prefix; ANet "v_")
+        class_agnostic=False,  # every instance gets label 0 (1-class head; labels from post_processing.external_cls)
         train=dict(
             subset_name="training",
+            filter_gt=False,  # sampling="resize" only: drop instances covering <= 1 % of the video (OpenTAD's filter_gt)
             trunc_thresh=0.5,
             crop_ratio=[0.9, 1.0],
             skip_missing=False,  # adatad
@@ -161,6 +167,7 @@ SCHEMA: dict[str, Any] = dict(
             loss_normalizer_momentum=0.9,
             center_sample_radius=1.5,
             label_smoothing=0.0,
+            loss_weight=1.0,  # weight of the regression loss
         ),
     ),
     solver=dict(
@@ -204,9 +211,14 @@ SCHEMA: dict[str, Any] = dict(
             multiclass=True,
             voting_thresh=0.0,
         ),
+        # OpenTAD's external video classifier (class-agnostic detection + video-level classes; sampling="resize"):
+        # dict(type="CUHKANETClassifier" | "StandardClassifier", path=..., topk=..., apply_softmax=False)
+        external_cls=_Any(None),
     ),
     # mAP on the split's own dataset.<split>.subset_name (OpenTAD passes subset="validation", its test subset)
-    evaluation=dict(tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None),  # None: dataset.annotation_path
+    # ground_truth_filename None: dataset.annotation_path. blocked_videos: the evaluator's block list (a JSON list or one
+    # name per line; OpenTAD's ActivityNet blocked.json), exactly as OpenTAD's evaluator; None: dataset.block_list (adatad)
+    evaluation=dict(tiou_thresholds=[0.3, 0.4, 0.5, 0.6, 0.7], ground_truth_filename=None, blocked_videos=None),
     workflow=dict(
         logging_interval=50,  # required in OpenTAD
         checkpoint_interval=2,  # required in OpenTAD
@@ -226,6 +238,7 @@ SCHEMA: dict[str, Any] = dict(
 # String keys with a fixed set of values.
 CHOICES: dict[str, tuple[str, ...]] = {
     "dataset.transform.train.crop": ("random_resized", "center"),
+    "dataset.sampling": ("windows", "resize"),
     "model.backbone.type": ("VisionTransformerAdapter", "VisionTransformerLadder"),
     "model.backbone.mode": ("adapter", "frozen", "full"),
     "solver.amp_dtype": ("fp16", "bf16"),

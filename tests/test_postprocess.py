@@ -188,6 +188,17 @@ def test_voting_ignored_when_multiclass_and_applied_class_agnostic():
     assert sc[0].item() == 1.0
 
 
+def test_voting_keeps_zero_length_segments_finite():
+    """OpenTAD's voting gives NaN for a kept zero-length segment (IoU 0/0 with itself); adatad keeps the segment
+    (the same in the evaluation: IoU 0 with every instance), and votes the others as before."""
+    segs = torch.tensor([[2.0, 2.0], [0.0, 10.0], [1.0, 11.0]])
+    scores = torch.tensor([0.9, 1.0, 0.5])
+    s, sc, _ = batched_nms(segs, scores, torch.zeros(3, dtype=torch.long), max_seg_num=10, multiclass=False, voting_thresh=0.7)
+    voted = [(1.0 * 0 + 0.5 * 1) / 1.5, (1.0 * 10 + 0.5 * 11) / 1.5]
+    assert bool(torch.isfinite(s).all()) and s[1].tolist() == [2.0, 2.0] and sc[1].item() == pytest.approx(0.9)
+    assert s[0].tolist() == pytest.approx(voted)
+
+
 def test_hard_nms():
     segs = torch.tensor([[0.0, 10.0], [1.0, 10.0], [5.0, 15.0], [30.0, 40.0], [0.0, 10.0]])
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.3])

@@ -21,6 +21,10 @@ OpenTAD                                              adatad
 ``dataset.test`` (ThumosSlidingDataset, test mode)   ``dataset.test`` *and* ``dataset.val``: OpenTAD's training loop
                                                      evaluates mAP on the test loader (``tools/train.py``), and
                                                      adatad's ``val`` split is that evaluation
+``dataset.train/test`` (AnetResizeDataset) +         ``dataset.sampling="resize"``, ``window_size`` = ``resize_length``,
+``LoadFrames(method="resize")``                      ``video_prefix``, ``class_agnostic``, ``train.filter_gt``
+``post_processing.external_cls``                     ``post_processing.external_cls`` (CUHKANET / Standard classifier)
+``evaluation.blocked_videos``                        ``evaluation.blocked_videos``
 ``dataset.val``                                      ignored: OpenTAD builds it only for the validation *loss*,
                                                      computed when ``workflow.val_loss_interval > 0`` (refused)
 ``LoadFrames(scale_factor=s)``                       ``dataset.scale_factor`` (frames per snippet)
@@ -127,8 +131,8 @@ IGNORED = {
     "adapter/ladder modes, trained in full mode (where norm_eval=True is refused)",
     ("attn_cfg", "attn_pdrop"): "Conv1DTransformerProj fixes attention dropout at 0 whatever the config says",
     ("post_processing", "save_dict"): "adatad always writes the predictions JSON of every test/validation run",
-    ("post_processing", "sliding_window"): "set by OpenTAD's test loop from the dataset type; adatad always merges "
-    "sliding windows per video",
+    ("post_processing", "sliding_window"): "set by OpenTAD's test loop from the dataset type; adatad merges sliding "
+    "windows per video, and takes the non-sliding path for whole-video (resize) items",
     ("inference", "load_from_raw_predictions"): "OpenTAD's re-evaluation of saved raw outputs; adatad evaluates its "
     "predictions JSON with `adatad eval`",
     ("inference", "save_raw_prediction"): "OpenTAD's raw network outputs dump; not an adatad feature",
@@ -266,6 +270,7 @@ def load_opentad_config(path: str | Path) -> dict:
 @dataclass
 class _Pipeline:
     video_format: str = "mp4"
+    prefix: str = ""  # PrepareVideoInfo prefix (ActivityNet: "v_")
     load: dict = field(default_factory=dict)  # LoadFrames settings
     transforms: list[tuple[str, _Section]] = field(default_factory=list)  # image transforms in order
 
@@ -304,14 +309,16 @@ def _read_pipeline(sec: _Section, key: str, split: str) -> _Pipeline:
             if not isinstance(out.video_format, str):
                 sec.ctx.fail(step.key("format"), out.video_format, "expected a file extension")
             step.expect("modality", "RGB", "RGB")
-            step.expect("prefix", "", "", why="adatad finds videos as <data_path>/<name>.<video_ext> (no file-name prefix)")
+            out.prefix = step.get("prefix", "")
+            if not isinstance(out.prefix, str):
+                sec.ctx.fail(step.key("prefix"), out.prefix, "expected a file-name prefix (a string)")
         elif kind == "mmaction.DecordInit":
             step.ignore("num_threads")
             step.expect("io_backend", "disk", "disk")
         elif kind == "mmaction.DecordDecode":
             step.expect("mode", "accurate", "accurate", why="adatad decodes every requested frame exactly (mmaction's 'accurate')")
         elif kind == "LoadFrames":
-            out.load = _read_load_frames(step, split)
+            out.load = _read_load_frames(step, split, resize=sec.data.get("type") in _RESIZE_TYPES)
         elif kind == "mmaction.FormatShape":
             stage = 2
             step.expect("input_format", "NCTHW")
@@ -335,14 +342,14 @@ def _read_pipeline(sec: _Section, key: str, split: str) -> _Pipeline:
     return out
 
 
-def _read_load_frames(step: _Section, split: str) -> dict:
+def _read_load_frames(step: _Section, split: str, resize: bool = False) -> dict:
     step.expect("num_clips", 1, 1)
-    method = "random_trunc" if split == "train" else "sliding_window"
-    step.expect("method", method, "resize", why=f"adatad's {split} set implements LoadFrames(method={method!r})")
+    method = "resize" if resize else "random_trunc" if split == "train" else "sliding_window"
+    step.expect("method", method, "resize", why=f"adatad's {split} set implements LoadFrames(method={method!r}) here")
     out = {"scale_factor": step.num("scale_factor", 1, int)}
     if out["scale_factor"] < 1:
         step.ctx.fail(step.key("scale_factor"), out["scale_factor"], "must be >= 1")
-    if split == "train":
+    if split == "train" and not resize:
         out["trunc_len"] = step.num("trunc_len", kind=int)
         out["trunc_thresh"] = step.num("trunc_thresh")
         crop = step.get("crop_ratio", None)
@@ -468,6 +475,7 @@ def _test_transform(pipe: _Pipeline, where: str, ctx: _Ctx) -> dict:
 
 # -------------------------------------------------------------------------------------------------- dataset
 _SPLIT_TYPES = {"train": "ThumosPaddingDataset", "test": "ThumosSlidingDataset"}
+_RESIZE_TYPES = ("AnetResizeDataset",)  # whole videos resized: adatad's dataset.sampling="resize" (adatad.data.resize)
 _OPENTAD_NAME = {"annotation_path": "ann_file"}  # adatad dataset key -> OpenTAD split key, where they differ
 
 
@@ -475,6 +483,9 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
     """-> (adatad ``dataset`` section, facts for the model: window, scale_factor)."""
     ctx = root.ctx
     ds = root.sub("dataset")
+    train_type = ds.data.get("train", {}).get("type") if isinstance(ds.data.get("train"), dict) else None
+    if train_type in _RESIZE_TYPES:
+        return _convert_resize_dataset(ds, val_loss)
     if val_loss:
         ctx.fail(
             "workflow.val_loss_interval", root.data["workflow"].get("val_loss_interval"), "adatad has no validation-loss pass (set it <= 0)"
@@ -527,6 +538,10 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
             f"differs from the train pipeline's {pipes['train'].video_format!r}; adatad uses one dataset.video_ext",
         )
     out["video_ext"] = pipes["train"].video_format
+    for name in ("train", "test"):
+        if pipes[name].prefix:
+            ctx.fail(f"dataset.{name}.pipeline[PrepareVideoInfo].prefix", pipes[name].prefix,
+                     "adatad's window datasets find videos as <data_path>/<name>.<video_ext> (no file-name prefix)")  # fmt: skip
     load_tr, load_te = pipes["train"].load, pipes["test"].load
     if load_tr["trunc_len"] != window:
         ctx.fail(
@@ -559,6 +574,62 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
     kind = splits["train"].data["type"]
     out["name"] = "thumos" if kind.startswith("Thumos") else "custom"
     return out, {"window": window, "scale_factor": scale}
+
+
+def _convert_resize_dataset(ds: _Section, val_loss: bool) -> tuple[dict, dict]:
+    """OpenTAD ``AnetResizeDataset`` train/test + ``LoadFrames(method="resize")`` -> ``dataset.sampling="resize"``
+    with ``window_size = resize_length`` (the detector's grid) and ``scale_factor``."""
+    ctx = ds.ctx
+    if val_loss:
+        ctx.fail("workflow.val_loss_interval", val_loss, "adatad has no validation-loss pass (set it <= 0)")
+    ds.ignore("val")
+    splits = {name: ds.sub(name) for name in ("train", "test")}
+    ds.done()
+    out: dict[str, Any] = {"sampling": "resize"}
+    shared: dict[str, dict[str, Any]] = {}
+    pipes: dict[str, _Pipeline] = {}
+    for name, sec in splits.items():
+        sec.expect("type", _RESIZE_TYPES, why="adatad's resize sampling implements OpenTAD's AnetResizeDataset")
+        shared[name] = {
+            "annotation_path": sec.get("ann_file"),
+            "class_map": sec.get("class_map"),
+            "data_path": sec.get("data_path"),
+            "block_list": sec.get("block_list", None),
+            "window_size": sec.num("resize_length", 128, int),
+            "class_agnostic": sec.flag("class_agnostic", False),
+        }
+        sec.expect("sample_stride", 1, 1, why="LoadFrames(method='resize') samples the whole video; adatad has no stride here")
+        pipes[name] = _read_pipeline(sec, "pipeline", name)
+        test = name == "test"
+        sec.expect("test_mode", test, False, why=f"adatad's {name} set is OpenTAD's with test_mode={test}")
+        if test:
+            sec.expect("filter_gt", False, False, why="the test set reads no ground truth (test_mode=True)")
+            out["test"] = {"subset_name": sec.get("subset_name")}
+        else:
+            out["train"] = {"subset_name": sec.get("subset_name"), "filter_gt": sec.flag("filter_gt", False)}
+        sec.done()
+    for key in shared["train"]:
+        a, b = shared["train"][key], shared["test"][key]
+        if not _same(a, b):
+            opentad_key = {"window_size": "resize_length", "annotation_path": "ann_file"}.get(key, key)
+            ctx.fail(f"dataset.test.{opentad_key}", b, f"differs from dataset.train.{opentad_key} = {a!r}; adatad uses one value")
+        out[key] = a
+    for attr, key in (("video_format", "format"), ("prefix", "prefix")):
+        if getattr(pipes["train"], attr) != getattr(pipes["test"], attr):
+            ctx.fail(f"dataset.test.pipeline[PrepareVideoInfo].{key}", getattr(pipes["test"], attr), "differs from the train pipeline's")
+    out["video_ext"], out["video_prefix"] = pipes["train"].video_format, pipes["train"].prefix
+    scale = pipes["train"].load["scale_factor"]
+    if pipes["test"].load["scale_factor"] != scale:
+        key, value = "dataset.test.pipeline[LoadFrames].scale_factor", pipes["test"].load["scale_factor"]
+        ctx.fail(key, value, f"differs from the train pipeline's {scale}")
+    out["scale_factor"] = scale
+    out["val"] = dict(out["test"])  # OpenTAD's training loop evaluates mAP on dataset.test
+    out["transform"] = {
+        "train": _train_transform(pipes["train"], "dataset.train.pipeline", ctx),
+        "test": _test_transform(pipes["test"], "dataset.test.pipeline", ctx),
+    }
+    out["name"] = "anet"
+    return out, {"window": out["window_size"], "scale_factor": scale}
 
 
 # ---------------------------------------------------------------------------------------------------- model
@@ -791,9 +862,9 @@ def _convert_head(sec: _Section, channels: int) -> dict:
         "loss_normalizer_momentum": sec.num("loss_normalizer_momentum", 0.9),
         "center_sample_radius": sec.num("center_sample_radius", 1.5),
         "label_smoothing": sec.num("label_smoothing", 0.0),
+        "loss_weight": sec.num("loss_weight", 1.0),
     }
     sec.expect("center_sample", "radius", "radius")
-    sec.expect("loss_weight", 1.0, 1.0)
     sec.expect("filter_similar_gt", True, True)
     sec.done()
     return out
@@ -924,7 +995,14 @@ def _convert_post(sec: _Section) -> dict:
     nms.expect("t1", 0, 0)
     nms.expect("t2", 0, 0)
     nms.done()
-    sec.expect("external_cls", None, None, why="adatad has no external video classifier fusion")
+    if sec.get("external_cls", None) is not None:
+        ext = sec.sub("external_cls")
+        kinds = ("CUHKANETClassifier", "StandardClassifier")
+        kind = ext.expect("type", kinds, why="adatad implements " + " and ".join(kinds))
+        out["external_cls"] = {"type": kind, "path": ext.get("path"), "topk": ext.num("topk", 1, int)}
+        if kind == "StandardClassifier":
+            out["external_cls"]["apply_softmax"] = ext.flag("apply_softmax", False)
+        ext.done()
     sec.ignore("save_dict")
     sec.ignore("sliding_window")
     sec.done()
@@ -936,7 +1014,8 @@ def _convert_evaluation(sec: _Section, test_subset: str) -> dict:
     sec.expect("subset", test_subset, why=f"adatad evaluates the split's own subset, dataset.test.subset_name = {test_subset!r}")
     out = {"tiou_thresholds": [float(t) for t in sec.get("tiou_thresholds")], "ground_truth_filename": sec.get("ground_truth_filename")}
     sec.expect("top_k", None, None)
-    sec.expect("blocked_videos", None, None, why="adatad's evaluator blocks dataset.block_list")
+    if sec.get("blocked_videos", None) is not None:
+        out["blocked_videos"] = sec.get("blocked_videos")
     sec.ignore("thread")
     sec.done()
     return out

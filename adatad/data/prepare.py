@@ -188,13 +188,13 @@ def _cmd_check(args) -> int:
             return 2
         d = load_config(args.config)["dataset"]
         ann, cmap, videos = d["annotation_path"], d["class_map"], d["data_path"]
-        ext, block = d["video_ext"], d["block_list"]
+        ext, block, prefix = d["video_ext"], d["block_list"], d["video_prefix"]
         stride = args.stride or max(1, int(d["feature_stride"]) * int(d["sample_stride"]) // int(d["scale_factor"]))
     else:
         if not (args.ann and args.videos):
             print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)
             return 2
-        ann, cmap, videos, ext, block = args.ann, args.class_map, args.videos, args.video_ext, None
+        ann, cmap, videos, ext, block, prefix = args.ann, args.class_map, args.videos, args.video_ext, None, ""
         stride = args.stride or 4
     ann = Path(ann)
     classes = load_class_map(cmap) if cmap else _class_map_for(ann, None)
@@ -205,8 +205,9 @@ def _cmd_check(args) -> int:
         subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and isinstance(v.get("subset"), str)}) or ["?"]
     block = args.block_list or block
     vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
-    for v in vids if args.video_prefix else ():  # ActivityNet: id X is read from v_X.mp4
-        v.path = Path(videos) / f"{args.video_prefix}{v.name}.{ext}"
+    prefix = args.video_prefix or prefix  # ActivityNet: id X is read from v_X.mp4 (dataset.video_prefix)
+    for v in vids if prefix else ():
+        v.path = Path(videos) / f"{prefix}{v.name}.{ext}"
     decode = args.decode or args.full
     frames = "every frame" if stride == 1 else f"frames 0, {stride}, {2 * stride}, ..."
     what = f"headers, then decoding {frames}" if decode else "headers"

@@ -8,10 +8,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from adatad.config import ConfigError
 from adatad.cpu import usable_cores
 from adatad.data.annotations import load_annotations
 from adatad.data.datasets import MissingVideosError, SlidingWindowDataset, TrainDataset, collate
 from adatad.data.prepare import check_videos
+from adatad.data.resize import ResizeDataset, load_resize_annotations
 from adatad.data.transforms import EvalTransform, GPUBatchAugment, TrainTransform, to_tchw
 from adatad.engine.batching import per_process_batch
 from adatad.engine.dist import DistInfo
@@ -71,6 +73,8 @@ def build_gpu_augment(cfg: dict, device: torch.device):
 def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
     d = cfg["dataset"]
+    if d["sampling"] == "resize" or d["video_prefix"] or d["class_agnostic"] or d["train"]["filter_gt"]:
+        return _resize_dataset(cfg, split, decode_threads)
     common: dict[str, Any] = dict(
         _paths(cfg),
         window_size=d["window_size"],
@@ -92,21 +96,41 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     return SlidingWindowDataset(**common, subset_name=s["subset_name"], window_overlap_ratio=s["window_overlap_ratio"], test_mode=True)
 
 
+def _resize_dataset(cfg: dict, split: str, decode_threads: int) -> ResizeDataset:
+    """``dataset.sampling="resize"``: whole videos resized to ``window_size x scale_factor`` frames (ActivityNet)."""
+    d, s = cfg["dataset"], cfg["dataset"][split]
+    if d["sampling"] != "resize":
+        raise ConfigError('config: dataset.video_prefix, dataset.class_agnostic and dataset.train.filter_gt are '
+                         'implemented for dataset.sampling="resize" only')  # fmt: skip
+    return ResizeDataset(
+        **_paths(cfg), subset_name=s["subset_name"], resize_length=d["window_size"], scale_factor=d["scale_factor"],
+        transform=build_transform(cfg, split), block_list=d["block_list"], video_ext=d["video_ext"],
+        video_prefix=d["video_prefix"], filter_gt=split == "train" and d["train"]["filter_gt"],
+        class_agnostic=d["class_agnostic"], test_mode=split != "train", skip_missing=s["skip_missing"],
+        backend=d["backend"], decode_threads=decode_threads,
+    )  # fmt: skip
+
+
 def check_dataset(cfg: dict, split: str) -> None:
     """Fast pre-flight check (existence + header probe) before a long run; refuses on problems."""
     if split == "train" and not cfg["dataset"]["train"]["check_videos"]:
         return
 
     d = cfg["dataset"]
-    videos = load_annotations(
-        d["annotation_path"],
-        d["class_map"],
-        d[split]["subset_name"],
-        block_list=d["block_list"],
-        data_path=d["data_path"],
-        video_ext=d["video_ext"],
-    )
-    problems = check_videos(videos, fast=True)
+    if d["sampling"] == "resize":  # the decoder's frame count is what resizing uses: no frame-count check
+        names = (d["annotation_path"], d["class_map"], d[split]["subset_name"], d["window_size"], d["block_list"])
+        videos = load_resize_annotations(*names, d["data_path"], d["video_ext"], d["video_prefix"], test_mode=True)
+        problems = [p for p in check_videos(videos, fast=True) if p.kind != "frames"]
+    else:
+        videos = load_annotations(
+            d["annotation_path"],
+            d["class_map"],
+            d[split]["subset_name"],
+            block_list=d["block_list"],
+            data_path=d["data_path"],
+            video_ext=d["video_ext"],
+        )
+        problems = check_videos(videos, fast=True)
     if not problems:
         logger.info("dataset check: %d %s videos present and readable", len(videos), split)
         return

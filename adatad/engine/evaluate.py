@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from adatad.annotation_io import load_class_map
+from adatad.data.resize import load_resize_annotations
 from adatad.engine.builders import build_loader
 from adatad.engine.dist import DistInfo
 from adatad.engine.infer import predict_loader
@@ -18,6 +19,7 @@ from adatad.evaluation.detection_map import (
     load_predictions,
     read_blocked_videos,
 )
+from adatad.models.classifier import ExternalClassifier, build_classifier
 
 logger = logging.getLogger("adatad")
 
@@ -29,14 +31,14 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
     A video that cannot be decoded fully is left out of the evaluation, its ground truth included (scoring it
     as "no detections" would silently lower the mAP): a warning names it and its first bad frame, the mAP table
     says over how many videos it was computed, and ``undecodable_videos`` in the result lists them."""
-    state: dict = {}
+    state: dict = {"classifier": external_classifier(cfg, split)}  # checked now: before training, not at its first evaluation
 
     def evaluate(model, epoch):
         if "loader" not in state:
             state["loader"] = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
             state["classes"] = load_class_map(cfg["dataset"]["class_map"])
         bad: dict = {}
-        results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad)
+        results = predict_loader(model, state["loader"], cfg, info, state["classes"], bad_videos=bad, classifier=state["classifier"])
         if not info.is_main:
             return None
         n_videos = len(getattr(state["loader"].dataset, "videos", ())) or len(results) + len(bad)
@@ -58,7 +60,7 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
             return {"average_mAP": None, "predictions": str(pred_path)}
         ecfg = cfg["evaluation"]
         # the split's own subset (THUMOS: val and test are both "validation", as OpenTAD evaluates)
-        blocked = _blocked_videos(cfg["dataset"]["block_list"]) + sorted(bad)
+        blocked = _blocked_videos(ecfg["blocked_videos"] or cfg["dataset"]["block_list"]) + sorted(bad)
         gt = load_ground_truth(
             ecfg["ground_truth_filename"] or cfg["dataset"]["annotation_path"],
             cfg["dataset"][split]["subset_name"],
@@ -77,6 +79,31 @@ def make_evaluate_fn(cfg: dict, split: str, info: DistInfo, work_dir: Path, not_
         return out
 
     return evaluate
+
+
+def external_classifier(cfg: dict, split: str) -> ExternalClassifier | None:
+    """``post_processing.external_cls`` -> the classifier, checked against every video of ``split`` whose file
+    exists (a missing or malformed file, or a missing video, stops here, naming both). Only whole-video
+    (``dataset.sampling="resize"``) testing fuses it, as in OpenTAD's ActivityNet configs."""
+    ext = cfg["post_processing"].get("external_cls")
+    if ext is None:
+        return None
+    if cfg["dataset"]["sampling"] != "resize":
+        raise UserError(
+            "post_processing.external_cls is applied to whole-video (resize) testing only; "
+            'set dataset.sampling="resize" (ActivityNet) or remove post_processing.external_cls'
+        )
+    classifier = build_classifier(ext)
+    assert classifier is not None
+    d = cfg["dataset"]
+    names = (d["annotation_path"], d["class_map"], d[split]["subset_name"], d["window_size"], d["block_list"])
+    videos = load_resize_annotations(*names, d["data_path"], d["video_ext"], d["video_prefix"], test_mode=True)
+    present = [v.name for v in videos if v.path is None or v.path.is_file()]
+    classifier.check_videos(present)
+    logger.info(
+        "external classifier: %s, top-%d classes per video (%d %s videos checked)", classifier.path, classifier.topk, len(present), split
+    )
+    return classifier
 
 
 def _blocked_videos(block_list) -> list[str]:

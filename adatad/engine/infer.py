@@ -11,6 +11,7 @@ import torch
 
 from adatad.engine.amp import amp_context
 from adatad.engine.dist import DistInfo, all_gather_objects
+from adatad.models.classifier import ExternalClassifier, whole_video_results
 from adatad.models.postprocess import detection_records, video_detections
 
 logger = logging.getLogger("adatad")
@@ -57,11 +58,19 @@ def window_predictions(
     return per_video
 
 
-def merge_windows(per_video: dict, cfg: dict, class_names: list[str]) -> dict[str, list[dict]]:
-    """Per video: windows -> seconds -> multiclass soft-NMS -> result-format detections."""
+def merge_windows(
+    per_video: dict, cfg: dict, class_names: list[str], classifier: ExternalClassifier | None = None
+) -> dict[str, list[dict]]:
+    """Per video: windows -> seconds -> multiclass soft-NMS -> result-format detections. A whole-video item
+    (``fps == -1``, :class:`adatad.data.resize.ResizeDataset`) takes OpenTAD's non-sliding path instead: NMS in
+    grid units, seconds, then the external ``classifier`` (if any) labels the detections."""
     nms = cfg["post_processing"]["nms"]
     results: dict[str, list[dict]] = {}
     for video, windows in per_video.items():
+        if windows[0][1].get("fps") == -1:
+            cand, meta = windows[0]
+            results[video] = whole_video_results(cand["segments"], cand["scores"], cand["labels"], meta, nms, classifier, class_names)
+            continue
         windows = sorted(windows, key=lambda w: (int(w[1]["window_start_frame"]), int(w[1]["index"])))
         det = video_detections([w[0] for w in windows], [w[1] for w in windows], nms)
         results[video] = detection_records(det, class_names, video=video)
@@ -69,7 +78,13 @@ def merge_windows(per_video: dict, cfg: dict, class_names: list[str]) -> dict[st
 
 
 def predict_loader(
-    model, loader, cfg: dict, info: DistInfo, class_names: list[str], bad_videos: dict | None = None
+    model,
+    loader,
+    cfg: dict,
+    info: DistInfo,
+    class_names: list[str],
+    bad_videos: dict | None = None,
+    classifier: ExternalClassifier | None = None,
 ) -> dict[str, list[dict]]:
     """Distributed sliding-window inference; every rank runs its share, rank 0 merges and returns all videos.
 
@@ -99,7 +114,7 @@ def predict_loader(
                 if key not in seen:
                     seen.add(key)
                     merged[video].append((cand, meta))
-    return merge_windows(merged, cfg, class_names)
+    return merge_windows(merged, cfg, class_names, classifier)
 
 
 # --------------------------------------------------------------------------------------------- any video

@@ -17,6 +17,7 @@ from adatad.annotation_io import load_class_map
 from adatad.config import ConfigError, dump_config
 from adatad.cpu import ThreadGovernor, plan_threads
 from adatad.data.annotations import AnnotationError, load_annotations
+from adatad.data.resize import load_resize_annotations
 from adatad.engine.batching import optimizer_steps_per_epoch, per_process_batch
 from adatad.engine.builders import build_gpu_augment, build_loader, check_dataset
 from adatad.engine.checkpoint import init_from_checkpoint, load_detector_checkpoint, resume_checkpoint
@@ -103,6 +104,9 @@ def count_training_items(cfg: dict) -> int | None:
     if not d["annotation_path"] or not Path(d["annotation_path"]).is_file() or not d["class_map"] or not Path(d["class_map"]).is_file():
         return None
     try:
+        if d["sampling"] == "resize":  # whole videos: those keeping an instance after OpenTAD's filter_gt
+            names = (d["annotation_path"], d["class_map"], d["train"]["subset_name"], d["window_size"], d["block_list"])
+            return len(load_resize_annotations(*names, filter_gt=d["train"]["filter_gt"]))
         videos = load_annotations(d["annotation_path"], d["class_map"], d["train"]["subset_name"], block_list=d["block_list"])
     except (AnnotationError, OSError, ValueError):
         return None

@@ -256,7 +256,11 @@ def hard_nms(segs: torch.Tensor, scores: torch.Tensor, groups: list[torch.Tensor
 
 def seg_voting(nms_segs: torch.Tensor, all_segs: torch.Tensor, all_scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Segment voting: each kept segment becomes the score-weighted mean of all input segments whose IoU with it is
-    ``>= iou_threshold`` (OpenTAD's ``seg_voting``; its ``score_offset`` is computed there but never used)."""
+    ``>= iou_threshold`` (OpenTAD's ``seg_voting``; its ``score_offset`` is computed there but never used).
+
+    A kept segment of zero length has no voter (its IoU with itself is 0/0): OpenTAD returns NaN for it, a
+    detection that never matches a ground truth; it is returned unchanged here, which scores the same in the
+    evaluation (a zero-length detection has IoU 0 with every instance) and keeps the predictions file finite."""
     left = torch.maximum(nms_segs[:, None, 0], all_segs[None, :, 0])
     right = torch.minimum(nms_segs[:, None, 1], all_segs[None, :, 1])
     inter = (right - left).clamp(min=0)
@@ -264,8 +268,8 @@ def seg_voting(nms_segs: torch.Tensor, all_segs: torch.Tensor, all_scores: torch
     len_b = all_segs[None, :, 1] - all_segs[None, :, 0]
     iou = inter / (len_a + len_b - inter)
     w = (iou >= iou_threshold).to(all_scores.dtype) * all_scores[None, :]
-    w = w / torch.sum(w, dim=1, keepdim=True)
-    return w @ all_segs
+    total = torch.sum(w, dim=1, keepdim=True)
+    return torch.where(total > 0, (w / total) @ all_segs, nms_segs)
 
 
 def batched_nms(
