@@ -202,7 +202,8 @@ def build_loader(cfg: dict, split: str, info: DistInfo, seed: int) -> DataLoader
             f"{workers} workers, budget solver.loader_memory_gb={budget:g})"
         )
     notes.append(f"persistent workers {loader_args['persistent_workers']}, pin_memory {pinned}")
-    if not train and cfg["dataset"][split]["decode_once"]:
+    if not train and cfg["dataset"][split]["decode_once"] and isinstance(dataset, SlidingWindowDataset):
+        # (a whole-video item, dataset.sampling="resize", reads its video once anyway)
         from adatad.data.stream import VideoStreamDataset
 
         stream = VideoStreamDataset(dataset, batch, collate, info.rank, info.world_size, workers, seed=seed)
