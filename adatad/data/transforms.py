@@ -165,31 +165,50 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     return 0.2989 * x[..., 0, :, :] + 0.587 * x[..., 1, :, :] + 0.114 * x[..., 2, :, :]
 
 
-_HUE_OFFSETS = (5.0, 3.0, 1.0)
-
-
 def shift_hue(y: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
     """Rotate the HSV hue of float RGB ``[..., 3, H, W]`` (values 0..255) by ``shift`` turns; V and S kept.
 
     ``shift``: a number, or a tensor broadcastable to ``[..., 1, 1]`` (one shift per image of a batch).
+    Hue ``u`` in sextants (0..6) from the max channel; back with ``channel = min + chroma * clamp(...)``: R
+    ``|u-3|-1``, G ``2-|u-2|``, B ``2-|u-4|``. Written with same-shape and scalar ops only (CPU kernels for
+    broadcast ``where``/``addcmul`` are several times slower).
     """
     r, g, b = y.unbind(-3)
     maxc = torch.maximum(torch.maximum(r, g), b)
     minc = torch.minimum(torch.minimum(r, g), b)
     c = maxc - minc
-    inv = torch.where(c > 0, c, torch.ones_like(c)).reciprocal_()
-    h = torch.where(maxc == r, (g - b).mul_(inv), torch.where(maxc == g, (b - r).mul_(inv).add_(2.0), (r - g).mul_(inv).add_(4.0)))
-    h = h.add_(6.0 * shift).unsqueeze(-3)
-    k = torch.remainder(h + torch.tensor(_HUE_OFFSETS, dtype=y.dtype, device=y.device).view(3, 1, 1), 6.0)
-    k = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-    return maxc.unsqueeze(-3) - k.mul_(c.unsqueeze(-3))
+    inv = c.clamp_min(1e-3).reciprocal_()  # chroma is 0 or >= 1 on truncated pixels; 0 chroma: any hue
+    is_r = (maxc == r).to(y.dtype)
+    is_g = (maxc == g).to(y.dtype).mul_(1 - is_r)
+    hb = (r - g).mul_(inv).add_(4.0)
+    hg = (b - r).mul_(inv).add_(2.0)
+    hr = (g - b).mul_(inv)
+    u = hb.add_(hg.sub_(hb).mul_(is_g)).add_(hr.sub_(hb).mul_(is_r))  # the max channel's formula
+    u = torch.remainder(u.add_(6.0 * shift), 6.0)
+    out = torch.empty_like(y)
+    for i, (a, lo, sign) in enumerate(((3.0, -1.0, 1.0), (2.0, 2.0, -1.0), (4.0, 2.0, -1.0))):
+        v = (u - a).abs_()
+        v = (v.add_(lo) if sign > 0 else v.neg_().add_(lo)).clamp_(0.0, 1.0)
+        torch.addcmul(minc, v, c, out=out[..., i, :, :])
+    return out
 
 
-def _lead(v: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
-    """A per-image factor for ``x [..., 3, H, W]``: numbers stay numbers, a tensor ``[N]`` becomes ``[N, 1, ..., 1]``."""
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+def _lead(v: float | torch.Tensor, y: torch.Tensor) -> float | torch.Tensor:
+    """A per-clip factor for float ``y [..., 3, H, W]`` as ``[N, 1, ..., 1]`` over the leading dims + a ``[1, 1]`` matrix
+    tail; numbers stay numbers."""
     if not isinstance(v, torch.Tensor):
         return v
-    return v.to(device=x.device, dtype=torch.float32).view(-1, *([1] * (x.ndim - 1)))
+    return v.to(device=y.device, dtype=torch.float32).view(-1, *([1] * (y.ndim - 2)))
+
+
+def _apply_colour_affine(y: torch.Tensor, m: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``y' = m @ y + t`` per pixel: float ``y [..., 3, H, W]``, ``m [..., 3, 3]``, ``t [..., 3]`` (broadcast)."""
+    out = torch.addcmul(t[..., None, None], m[..., 0, None, None], y[..., 0:1, :, :])  # column j of m times channel j
+    out.addcmul_(m[..., 1, None, None], y[..., 1:2, :, :])
+    return out.addcmul_(m[..., 2, None, None], y[..., 2:3, :, :])
 
 
 def color_jitter(x: torch.Tensor, b, c, s, h, order=(0, 1, 2, 3)) -> torch.Tensor:
@@ -197,26 +216,46 @@ def color_jitter(x: torch.Tensor, b, c, s, h, order=(0, 1, 2, 3)) -> torch.Tenso
 
     ``b, c, s, h``: numbers (one clip), or float tensors ``[N]`` for a batch ``x`` of ``N`` clips (``[N, ..., 3, H, W]``,
     one set of factors per clip). The hue offset is ``int(h * 255)`` OpenCV units (truncated toward zero).
+    Brightness, contrast and saturation are linear in the pixel (contrast adds each frame's grey mean, itself linear
+    in the frame's channel means), so each run of them between hue shifts is composed into one 3x3 colour matrix and
+    offset per frame and applied in one pass; mathematically the sequential float formulas, without rounding.
     """
     y = x.float()
-    b, c, s = (_lead(v, y) for v in (b, c, s))
+    dev = y.device
+    hue: float | torch.Tensor
     if isinstance(h, torch.Tensor):
-        hue = (torch.trunc(h.double() * 255) / 180.0).to(device=y.device, dtype=torch.float32).view(-1, *([1] * (y.ndim - 2)))
+        hue = (torch.trunc(h.double() * 255) / 180.0).to(device=dev, dtype=torch.float32).view(-1, *([1] * (y.ndim - 2)))
     else:
         hue = int(h * 255) / 180.0
-    w = torch.tensor([0.2989, 0.587, 0.114], dtype=y.dtype, device=y.device)
+    w = torch.tensor(_LUMA, dtype=torch.float32, device=dev)
+    eye = torch.eye(3, dtype=torch.float32, device=dev)
+    m: torch.Tensor | None = None  # pending linear map of the current run: y_now = m @ y + t
+    t = torch.zeros(3, dtype=torch.float32, device=dev)
     for fn in order:
-        if fn == 0 and (isinstance(b, torch.Tensor) or b != 1):
-            y.mul_(b)
-        elif fn == 1 and (isinstance(c, torch.Tensor) or c != 1):
-            mean = (y.mean(dim=(-2, -1)) * w).sum(-1)[..., None, None, None]  # per-frame grey mean
-            y.mul_(c).add_(mean.mul_(1 - c))
-        elif fn == 2 and (isinstance(s, torch.Tensor) or s != 1):
-            grey = _grey(y).unsqueeze(-3)
-            y.mul_(s).add_(grey.mul_(1 - s))
-        elif fn == 3 and (isinstance(h, torch.Tensor) or h != 0):
+        if fn == 3:
+            if not isinstance(h, torch.Tensor) and h == 0:
+                continue
+            if m is not None:
+                y, m, t = _apply_colour_affine(y, m, t), None, torch.zeros(3, dtype=torch.float32, device=dev)
             # mmaction: clip + truncate to uint8, cv2 HSV (hue unit = 2 degrees), offset int(h * 255) units
             y = shift_hue(y.clamp_(0, 255).floor_(), hue)
+            continue
+        f = _lead((b, c, s)[fn], y)  # [N, 1.., 1, 1] (matrix tail) or a number
+        if not isinstance(f, torch.Tensor) and f == 1:
+            continue
+        fv = f[..., 0] if isinstance(f, torch.Tensor) else f  # for the [..., 3] offset
+        m = eye if m is None else m
+        if fn == 0:
+            m, t = m * f, t * fv
+        elif fn == 1:
+            mean = (m @ y.mean(dim=(-2, -1)).unsqueeze(-1)).squeeze(-1) + t  # per-frame channel means now [..., 3]
+            grey = (mean * w).sum(-1, keepdim=True)
+            m, t = m * f, t * fv + grey * (1 - fv)
+        else:
+            sat = eye * f + (1 - f) * w.expand(3, 3)  # s * I + (1 - s) * [w; w; w]
+            m, t = sat @ m, (sat @ t.unsqueeze(-1)).squeeze(-1)
+    if m is not None:
+        y = _apply_colour_affine(y, m, t)
     return y.clamp_(0, 255).to(torch.uint8)
 
 
@@ -242,7 +281,7 @@ def cutout_batch(x: torch.Tensor, centers: torch.Tensor, size: float = 0.2 * LEV
     in_y = (ys >= lo[:, :1]) & (ys < lo[:, :1] + side)  # [N, H]
     in_x = (xs >= lo[:, 1:]) & (xs < lo[:, 1:] + side)  # [N, W]
     mask = (in_y[:, :, None] & in_x[:, None, :]).view(x.shape[0], *([1] * (x.ndim - 3)), H, W)
-    return torch.where(mask, torch.full((), fill, dtype=x.dtype, device=x.device), x)
+    return x.masked_fill(mask, fill)
 
 
 def _op_matrix(op: str, sign: float, h: int, w: int) -> list[float]:
@@ -508,7 +547,9 @@ class TrainTransform:
             x = F.resized_crop(x, top, left, ch, cw, [self.size, self.size], interpolation=_BILINEAR, antialias=False)
         else:
             x = resized_crop_batch(x, p.crop, self.size)
-        if bool(p.flip.any()):
+        if bool(p.flip.all()):
+            x = x.flip(-1)
+        elif bool(p.flip.any()):
             x = torch.where(p.flip.to(x.device).view(-1, 1, 1, 1, 1), x.flip(-1), x)
         for slot in (0, 1):
             x = randaug_slot(x, p, slot)
