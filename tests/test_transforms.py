@@ -255,3 +255,27 @@ def test_center_crop_train_transform_is_the_test_transform():
         TrainTransform(crop="corner")
     with pytest.raises(ValueError, match="short side >= 160"):
         TrainTransform(short_side=128, size=160, crop="center")
+
+
+def test_on_gpu_workers_only_decode_and_the_device_runs_the_seed_policy():
+    """dataset.transform.on_gpu: the worker transform does no pixel work (a view of the decoded array), and the
+    batched module built from the config runs the seed's train policy (same draws as the CPU transform)."""
+    from pathlib import Path
+
+    from adatad.config import load_config
+    from adatad.data.datasets import collate
+    from adatad.engine.builders import build_gpu_augment, build_transform
+
+    cfg = load_config(Path(__file__).parents[1] / "configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_adapter.py")
+    cfg["dataset"]["transform"]["on_gpu"] = True
+    worker = build_transform(cfg, "train")
+    frames = _clip(4, 90, 160).permute(0, 2, 3, 1).contiguous().numpy()  # decoder output [T, H, W, 3]
+    item = worker(frames, torch.Generator().manual_seed(0))
+    assert item.shape == (3, 4, 90, 160) and item.data_ptr() == frames.ctypes.data  # no copy, no transform
+    batch = collate([{"inputs": item, "masks": torch.ones(4, dtype=torch.bool), "gt_segments": None, "gt_labels": None, "metas": {}}] * 2)
+    aug = build_gpu_augment(cfg, torch.device("cpu"))
+    y = aug(batch["inputs"], generator=torch.Generator().manual_seed(1))
+    assert y.shape == (2, 3, 4, 160, 160)
+    cpu = build_transform(dict(cfg, dataset=dict(cfg["dataset"], transform=dict(cfg["dataset"]["transform"], on_gpu=False))), "train")
+    assert isinstance(cpu, TrainTransform) and vars(cpu).keys() == vars(aug.policy).keys()
+    assert all(vars(cpu)[k] == vars(aug.policy)[k] for k in vars(cpu))  # same policy, signs and jitter order
