@@ -45,6 +45,20 @@ Train policy (OpenTAD AdaTAD THUMOS config, mmaction2 semantics):
 
 Test policy: resize short side to 160, centre crop 160 (offsets ``(W - 160) // 2``, ``(H - 160) // 2``).
 
+One code path for one clip and for a batch: :meth:`TrainTransform.augment` runs the policy on uint8
+``[N, F, 3, H, W]`` (``N`` clips of ``F`` frames) with clip ``n``'s parameters in row ``n`` of a :class:`BatchParams`;
+the workers call it with ``N = 1``, :class:`GPUBatchAugment` with the whole batch on the device. Each op is one call
+over the clips that drew it (the two ImgAug slots: all geometric ops of a slot in one ``grid_sample`` with a matrix
+per clip, each pixel op once over the clips that chose it); ColorJitter takes per-clip factors as tensors. Only the
+crop of a batch whose clips have different boxes differs from the one-clip path: ``grid_sample`` at the same
+sampling points instead of torchvision's uint8 ``resized_crop`` (at most 1 grey level apart). Parameters are drawn
+on the CPU generator clip after clip, as :meth:`TrainTransform.sample_params` draws them (a few scalars per clip).
+
+CPU cost (``benchmarks/transform_ops.py``): the geometric ops are torchvision's own matrices sampled with one
+``grid_sample`` per chunk (no mask channel: the fill-0 edge blend is one coverage map per clip); ColorJitter composes
+brightness / contrast / saturation into one colour matrix per frame and shifts hue with same-shape ops only; clips go
+through in chunks of 4 frames (float 160 x 160 chunks stay in a 1 MiB L2 cache).
+
 ``crop="center"`` replaces steps 2-3 of the train policy by that centre crop (mmaction ``CenterCrop``); with
 ``flip_ratio=0``, ``randaug=False`` and ``color_jitter=False`` the train transform is then the test transform, which
 is OpenTAD's frozen-backbone recipe (``Resize(-1, 160)`` + ``CenterCrop(160)`` only).
@@ -525,8 +539,7 @@ class TrainTransform:
         """Apply given parameters to uint8 ``[T, 3, H, W]`` on any device; returns uint8 ``[T, 3, size, size]``.
 
         Every op works frame by frame with the clip's parameters, so the clip is processed in chunks of
-        ``chunk`` frames (cache-friendly on CPU: 4 frames of float 160 x 160 stay in a 1 MiB L2 cache; the result does
-        not depend on ``chunk``).
+        ``chunk`` frames (cache-friendly on CPU; the result does not depend on ``chunk``).
         """
         bp = BatchParams.stack([p], self.size)
         out = torch.empty((x.shape[0], 3, self.size, self.size), dtype=torch.uint8, device=x.device)
