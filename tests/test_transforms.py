@@ -279,3 +279,18 @@ def test_on_gpu_workers_only_decode_and_the_device_runs_the_seed_policy():
     cpu = build_transform(dict(cfg, dataset=dict(cfg["dataset"], transform=dict(cfg["dataset"]["transform"], on_gpu=False))), "train")
     assert isinstance(cpu, TrainTransform) and vars(cpu).keys() == vars(aug.policy).keys()
     assert all(vars(cpu)[k] == vars(aug.policy)[k] for k in vars(cpu))  # same policy, signs and jitter order
+
+
+def test_device_augmentation_draws_are_a_function_of_seed_epoch_iteration_rank():
+    """The trainer's generator for the device augmentation: a resumed run (same seed, epoch, iteration, rank) draws the
+    same parameters; another iteration or rank draws others."""
+    from types import SimpleNamespace
+
+    from adatad.engine.train import Trainer
+
+    def draws(seed, epoch, it, rank):
+        fake = SimpleNamespace(cfg={"solver": {"seed": seed}}, dist=SimpleNamespace(rank=rank))
+        return torch.rand(4, generator=Trainer._augment_generator(fake, epoch, it)).tolist()  # type: ignore[arg-type]
+
+    assert draws(0, 3, 7, 0) == draws(0, 3, 7, 0)
+    assert len({tuple(draws(*k)) for k in [(0, 3, 7, 0), (0, 3, 8, 0), (0, 4, 7, 0), (0, 3, 7, 1), (1, 3, 7, 0)]}) == 5

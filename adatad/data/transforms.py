@@ -287,6 +287,8 @@ def _cutout(x: torch.Tensor, center: tuple[float, float], size: float = 0.2 * LE
 def cutout_batch(x: torch.Tensor, centers: torch.Tensor, size: float = 0.2 * LEVEL, fill: int = 128) -> torch.Tensor:
     """Cutout on uint8 ``[N, ..., H, W]`` with one centre ``(y, x)`` (fractions of the frame) per clip: ``centers [N, 2]``."""
     H, W = x.shape[-2:]
+    if x.shape[0] == 1:  # one clip: a slice fill instead of a full-size mask
+        return _cutout(x, (float(centers[0, 0]), float(centers[0, 1])), size, fill)
     side = max(1, round(size * min(H, W)))
     c = centers.to(device=x.device, dtype=torch.float64) * torch.tensor([H, W], dtype=torch.float64, device=x.device)
     lo = torch.round(c - side / 2).clamp_(min=0).long()  # round half to even, as Python's round
