@@ -18,6 +18,7 @@ from adatad.data.transforms import (
     affine_batch,
     apply_randaug_op,
     color_jitter,
+    equalize,
     randaug_slot,
     rescale_short_side,
     resized_crop_batch,
@@ -294,3 +295,12 @@ def test_device_augmentation_draws_are_a_function_of_seed_epoch_iteration_rank()
 
     assert draws(0, 3, 7, 0) == draws(0, 3, 7, 0)
     assert len({tuple(draws(*k)) for k in [(0, 3, 7, 0), (0, 3, 8, 0), (0, 4, 7, 0), (0, 3, 7, 1), (1, 3, 7, 0)]}) == 5
+
+
+def test_equalize_equals_torchvision():
+    real = _clip(3, 40, 48, seed=2) // 3 + 40  # a narrow histogram
+    flat = torch.full((2, 3, 10, 12), 77, dtype=torch.uint8)  # one value: torchvision leaves it unchanged
+    two = torch.zeros((1, 3, 10, 12), dtype=torch.uint8)
+    two[..., :3, :] = 200  # two values
+    for x in (real, _clip(2, 17, 23, seed=5), flat, two, real[None]):
+        assert torch.equal(equalize(x), F.equalize(x))

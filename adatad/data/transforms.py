@@ -383,6 +383,24 @@ def apply_randaug_op(x: torch.Tensor, op: str, sign: float = 1.0, cutout_center=
     raise ValueError(f"unknown RandAugment op {op!r}; known: {RANDAUG_OPS}")
 
 
+def equalize(x: torch.Tensor) -> torch.Tensor:
+    """``F.equalize`` of uint8 ``[..., H, W]`` (each image channel on its own), with one ``bincount`` for all the
+    histograms and the identity table where torchvision leaves the image unchanged (its ``scatter_add`` histogram and
+    full-size ``where`` cost about twice as much on CPU). Same formula, integer arithmetic: equal outputs."""
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1] * shape[-2]).long()  # [K, HW]
+    k, n = flat.shape
+    offsets = torch.arange(k, device=x.device).mul_(256).unsqueeze_(1)
+    hist = torch.bincount((flat + offsets).view(-1), minlength=k * 256).view(k, 256)
+    cum = hist.cumsum(-1)
+    last = cum.argmax(-1, keepdim=True)  # the last non-empty bin
+    step = (n - hist.gather(-1, last)).div_(255, rounding_mode="floor")
+    lut = (cum[:, :-1] + step // 2).div_(step.clamp(min=1), rounding_mode="floor").clamp_(0, 255)
+    lut = torch.cat([torch.zeros_like(lut[:, :1]), lut], -1)
+    lut = torch.where(step.ne(0), lut, torch.arange(256, device=x.device)).to(torch.uint8)
+    return lut.gather(-1, flat).view(shape)
+
+
 _ENHANCE = 1.8 * LEVEL + 0.1
 _PIXEL_OPS = {  # the ops without parameters: the same torchvision call on one clip or on a batch of clips
     "Posterize": lambda x: F.posterize(x, bits=max(1, int(4 * LEVEL))),
@@ -392,7 +410,7 @@ _PIXEL_OPS = {  # the ops without parameters: the same torchvision call on one c
     "EnhanceBrightness": lambda x: F.adjust_brightness(x, _ENHANCE),
     "EnhanceSharpness": lambda x: F.adjust_sharpness(x, _ENHANCE),
     "Autocontrast": F.autocontrast,
-    "Equalize": F.equalize,
+    "Equalize": equalize,
     "Invert": F.invert,
 }
 
