@@ -297,7 +297,12 @@ def test_device_augmentation_draws_are_a_function_of_seed_epoch_iteration_rank()
     assert len({tuple(draws(*k)) for k in [(0, 3, 7, 0), (0, 3, 8, 0), (0, 4, 7, 0), (0, 3, 7, 1), (1, 3, 7, 0)]}) == 5
 
 
-def test_equalize_equals_torchvision():
+def test_rewritten_ops_equal_torchvision():
+    """Equalize (one bincount) and Sharpness (channels-last conv) are torchvision's formulas: equal outputs."""
+    from adatad.data.transforms import _PIXEL_OPS
+
+    x = _clip(4, 33, 41, seed=9)[None]
+    assert torch.equal(_PIXEL_OPS["EnhanceSharpness"](x), F.adjust_sharpness(x, 1.8 * 0.9 + 0.1))
     real = _clip(3, 40, 48, seed=2) // 3 + 40  # a narrow histogram
     flat = torch.full((2, 3, 10, 12), 77, dtype=torch.uint8)  # one value: torchvision leaves it unchanged
     two = torch.zeros((1, 3, 10, 12), dtype=torch.uint8)

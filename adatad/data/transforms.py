@@ -401,6 +401,13 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
     return lut.gather(-1, flat).view(shape)
 
 
+def _sharpness(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``F.adjust_sharpness`` on channels-last frames: its 3x3 blur is a conv2d, about 3x cheaper on CPU in that
+    memory format (the other ops here are cheaper on contiguous frames, so the result is made contiguous again)."""
+    frames = x.reshape(-1, *x.shape[-3:]).contiguous(memory_format=torch.channels_last)
+    return F.adjust_sharpness(frames, factor).contiguous().view(x.shape)
+
+
 _ENHANCE = 1.8 * LEVEL + 0.1
 _PIXEL_OPS = {  # the ops without parameters: the same torchvision call on one clip or on a batch of clips
     "Posterize": lambda x: F.posterize(x, bits=max(1, int(4 * LEVEL))),
@@ -408,7 +415,7 @@ _PIXEL_OPS = {  # the ops without parameters: the same torchvision call on one c
     "EnhanceColor": lambda x: F.adjust_saturation(x, _ENHANCE),
     "EnhanceContrast": lambda x: F.adjust_contrast(x, _ENHANCE),
     "EnhanceBrightness": lambda x: F.adjust_brightness(x, _ENHANCE),
-    "EnhanceSharpness": lambda x: F.adjust_sharpness(x, _ENHANCE),
+    "EnhanceSharpness": lambda x: _sharpness(x, _ENHANCE),
     "Autocontrast": F.autocontrast,
     "Equalize": equalize,
     "Invert": F.invert,
