@@ -109,11 +109,12 @@ def test_hue_shift_against_colorsys():
 
     rng = np.random.default_rng(0)
     px = rng.integers(0, 256, (50, 3)).astype(np.float32)
-    y = shift_hue(torch.from_numpy(px.T.reshape(1, 3, 50, 1).copy()), 0.1)[0, :, :, 0].T.numpy()
-    for p, q in zip(px, y):
-        h, s, v = colorsys.rgb_to_hsv(*(p / 255))
-        ref = np.array(colorsys.hsv_to_rgb((h + 0.1) % 1.0, s, v)) * 255
-        np.testing.assert_allclose(q, ref, atol=1e-3)
+    for shift in (0.1, -0.05, 0.4):  # the one-wrap path (|shift| <= 1/6) and the general one
+        y = shift_hue(torch.from_numpy(px.T.reshape(1, 3, 50, 1).copy()), shift)[0, :, :, 0].T.numpy()
+        for p, q in zip(px, y):
+            h, s, v = colorsys.rgb_to_hsv(*(p / 255))
+            ref = np.array(colorsys.hsv_to_rgb((h + shift) % 1.0, s, v)) * 255
+            np.testing.assert_allclose(q, ref, atol=1e-3)
 
 
 def test_randaug_ops_hand_values():

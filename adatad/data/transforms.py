@@ -198,7 +198,10 @@ def shift_hue(y: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
     hg = (b - r).mul_(inv).add_(2.0)
     hr = (g - b).mul_(inv)
     u = hb.add_(hg.sub_(hb).mul_(is_g)).add_(hr.sub_(hb).mul_(is_r))  # the max channel's formula
-    u = torch.remainder(u.add_(6.0 * shift), 6.0)
+    small = bool((shift.abs() <= 1 / 6).all()) if isinstance(shift, torch.Tensor) else abs(shift) <= 1 / 6
+    u = u.add_(6.0 * shift)  # in [-1, 5] + 6 * shift
+    # |shift| <= 1/6 turn (ColorJitter's hue <= 0.1): u > -2 and < 6, one wrap (the same float op as remainder)
+    u = torch.where(u < 0, u + 6.0, u) if small else torch.remainder(u, 6.0)
     out = torch.empty_like(y)
     for i, (a, lo, sign) in enumerate(((3.0, -1.0, 1.0), (2.0, 2.0, -1.0), (4.0, 2.0, -1.0))):
         v = (u - a).abs_()
@@ -220,9 +223,8 @@ def _lead(v: float | torch.Tensor, y: torch.Tensor) -> float | torch.Tensor:
 
 def _apply_colour_affine(y: torch.Tensor, m: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """``y' = m @ y + t`` per pixel: float ``y [..., 3, H, W]``, ``m [..., 3, 3]``, ``t [..., 3]`` (broadcast)."""
-    out = torch.addcmul(t[..., None, None], m[..., 0, None, None], y[..., 0:1, :, :])  # column j of m times channel j
-    out.addcmul_(m[..., 1, None, None], y[..., 1:2, :, :])
-    return out.addcmul_(m[..., 2, None, None], y[..., 2:3, :, :])
+    out = torch.matmul(m, y.flatten(-2)).view(y.shape)  # one (3 x 3) @ (3 x HW) product per frame
+    return out.add_(t[..., None, None])
 
 
 def color_jitter(x: torch.Tensor, b, c, s, h, order=(0, 1, 2, 3)) -> torch.Tensor:
