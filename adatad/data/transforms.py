@@ -323,25 +323,33 @@ def _op_matrix(op: str, sign: float, h: int, w: int) -> list[float]:
     return _get_inverse_affine_matrix([0.0, 0.0], angle, translate, 1.0, shear)
 
 
-def affine_batch(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+def affine_batch(x: torch.Tensor, matrices: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
     """Bilinear affine warp of uint8 ``[N, F, 3, H, W]`` with one inverse matrix per clip (``matrices [N, 6]``, as
     torchvision's), fill 0 with torchvision's edge blend (``round(sampled * coverage)``). Same result as ``F.affine``
-    up to float rounding (at most 1 grey level, on rare pixels); every frame of clip ``n`` gets matrix ``n``."""
+    up to float rounding (at most 1 grey level, on rare pixels); every frame of clip ``n`` gets matrix ``n``.
+    ``cache``: a dict kept across the frame chunks of the same clips (the sampling grid and coverage map of a clip
+    are the same for all its frames)."""
     n, f, ch, h, w = x.shape
-    m = matrices.to(device=x.device, dtype=torch.float32).view(n, 1, 1, 6)
-    bx = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=x.device).view(1, 1, w)
-    by = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=x.device).view(1, h, 1)
-    gx = (bx * m[..., 0] + by * m[..., 1] + m[..., 2]) / (0.5 * w)
-    gy = (bx * m[..., 3] + by * m[..., 4] + m[..., 5]) / (0.5 * h)
-    grid = torch.stack([gx, gy], -1)  # [N, H, W, 2]
-    ones = torch.ones((n, 1, h, w), dtype=torch.float32, device=x.device)
-    cover = torch.nn.functional.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    grid = grid[:, None].expand(n, f, h, w, 2).reshape(n * f, h, w, 2)
+    key = (tuple(matrices.flatten().tolist()), f, h, w, x.device)
+    if cache is not None and key in cache:
+        grid, cover = cache[key]
+    else:
+        m = matrices.to(device=x.device, dtype=torch.float32).view(n, 1, 1, 6)
+        bx = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=x.device).view(1, 1, w)
+        by = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=x.device).view(1, h, 1)
+        gx = (bx * m[..., 0] + by * m[..., 1] + m[..., 2]) / (0.5 * w)
+        gy = (bx * m[..., 3] + by * m[..., 4] + m[..., 5]) / (0.5 * h)
+        grid = torch.stack([gx, gy], -1)  # [N, H, W, 2]
+        ones = torch.ones((n, 1, h, w), dtype=torch.float32, device=x.device)
+        cover = torch.nn.functional.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        grid = grid[:, None].expand(n, f, h, w, 2).reshape(n * f, h, w, 2)
+        cover = cover.view(n, 1, 1, h, w)
+        if cache is not None:
+            cache[key] = grid, cover
     y = torch.nn.functional.grid_sample(
         x.reshape(n * f, ch, h, w).float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
-    y = y.view(n, f, ch, h, w).mul_(cover.view(n, 1, 1, h, w))
-    return y.round_().to(torch.uint8)
+    return y.view(n, f, ch, h, w).mul_(cover).round_().to(torch.uint8)
 
 
 def resized_crop_batch(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
@@ -435,6 +443,7 @@ class BatchParams:
     cutout_center: torch.Tensor  # [N, 2] float64
     jitter: torch.Tensor  # [N, 4] float64: brightness, contrast, saturation, hue
     jitter_order: tuple[int, ...]
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-clip grids reused across frame chunks
 
     @classmethod
     def stack(cls, params: list[ClipParams], size: int) -> BatchParams:
@@ -470,12 +479,12 @@ def randaug_slot(x: torch.Tensor, p: BatchParams, slot: int) -> torch.Tensor:
     if len(present) == 1 and bool((ops == present[0]).all()):  # one op for the whole batch (always so for one clip)
         op = RANDAUG_OPS[present[0]]
         if op in SIGNED_OPS:
-            return affine_batch(x, p.matrices[:, slot])
+            return affine_batch(x, p.matrices[:, slot], p.cache)
         return cutout_batch(x, p.cutout_center) if op == "Cutout" else _PIXEL_OPS[op](x)
     out = x.clone()
     if bool(geo.any()):
         idx = geo.nonzero().flatten()
-        out[idx.to(x.device)] = affine_batch(x[idx.to(x.device)], p.matrices[idx, slot])
+        out[idx.to(x.device)] = affine_batch(x[idx.to(x.device)], p.matrices[idx, slot], p.cache)
     for k in present:
         op = RANDAUG_OPS[k]
         if op in SIGNED_OPS:
