@@ -573,16 +573,19 @@ class TrainTransform:
         the CPU generator), as tensors."""
         return BatchParams.stack([self.sample_params(h, w, g) for _ in range(n)], self.size)
 
-    def apply(self, x: torch.Tensor, p: ClipParams, chunk: int = 4) -> torch.Tensor:
-        """Apply given parameters to uint8 ``[T, 3, H, W]`` on any device; returns uint8 ``[T, 3, size, size]``.
+    def apply(self, x: torch.Tensor, p: ClipParams, chunk: int = 4, channels_first: bool = False) -> torch.Tensor:
+        """Apply given parameters to uint8 ``[T, 3, H, W]`` on any device; returns uint8 ``[T, 3, size, size]``
+        (``channels_first``: ``[3, T, size, size]``, each chunk written straight into it).
 
         Every op works frame by frame with the clip's parameters, so the clip is processed in chunks of
         ``chunk`` frames (cache-friendly on CPU; the result does not depend on ``chunk``).
         """
         bp = BatchParams.stack([p], self.size)
-        out = torch.empty((x.shape[0], 3, self.size, self.size), dtype=torch.uint8, device=x.device)
-        for i in range(0, x.shape[0], chunk):
-            out[i : i + chunk] = self.augment(x[None, i : i + chunk], bp)[0]
+        T, s = x.shape[0], self.size
+        out = torch.empty((3, T, s, s) if channels_first else (T, 3, s, s), dtype=torch.uint8, device=x.device)
+        frames_first = out.transpose(0, 1) if channels_first else out  # a [T, 3, s, s] view either way
+        for i in range(0, T, chunk):
+            frames_first[i : i + chunk] = self.augment(x[None, i : i + chunk], bp)[0]
         return out
 
     def augment(self, x: torch.Tensor, p: BatchParams) -> torch.Tensor:
@@ -615,7 +618,7 @@ class TrainTransform:
     def __call__(self, frames, generator: torch.Generator | None = None) -> torch.Tensor:
         x = to_tchw(frames)
         p = self.sample_params(x.shape[-2], x.shape[-1], generator)
-        return self.apply(x, p).permute(1, 0, 2, 3).contiguous()
+        return self.apply(x, p, channels_first=True)
 
 
 class EvalTransform:
