@@ -116,3 +116,19 @@ def test_configure_sets_torch_and_logs_how_to_override(monkeypatch, caplog):
         assert f"{cpu.usable_cores()} usable core(s)" in caplog.text and "ADATAD_THREADS=N" in caplog.text
     finally:
         torch.set_num_threads(before)
+
+
+def test_library_runs_give_the_callers_thread_count_back():
+    """run_training / run_testing choose their threads but leave the caller's count when they return or raise."""
+    from adatad.engine import runner
+
+    assert getattr(runner.run_training, "__wrapped__", None) is not None and getattr(runner.run_testing, "__wrapped__", None) is not None
+    before = torch.get_num_threads()
+
+    def choose_and_fail():
+        torch.set_num_threads(1 if before > 1 else 2)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        runner._restoring_threads(choose_and_fail)()
+    assert torch.get_num_threads() == before

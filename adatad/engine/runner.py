@@ -5,6 +5,7 @@ lines (``adatad train|test``, ``tools/train.py``, ``tools/test.py``) are :mod:`a
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -127,6 +128,21 @@ def plan_text(cfg: dict, world_size: int, work_dir: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------- training
+def _restoring_threads(run):
+    """``run`` as a library call that leaves torch's intra-op thread count as the caller had it."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        before = torch.get_num_threads()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
+
+
+@_restoring_threads
 def run_training(
     cfg: dict,
     work_dir: Path,
@@ -204,7 +220,8 @@ def run_training(
 
 def configure_cpu_threads() -> ThreadGovernor:
     """Set torch's intra-op threads to the free cores (see :mod:`adatad.cpu`), log the choice, and return the
-    governor that re-checks them while training."""
+    governor that re-checks them while training. :func:`run_training` / :func:`run_testing` give the caller's
+    thread count back when they return (:func:`_restoring_threads`)."""
     plan = plan_threads()
     torch.set_num_threads(plan.threads)
     logger.info(plan.describe())
@@ -222,6 +239,7 @@ def _seed_process(seed: int, deterministic: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- testing
+@_restoring_threads
 def run_testing(cfg: dict, checkpoint: str | Path, work_dir: Path, device: str | None = None, not_eval: bool = False):
     """Sliding-window test of a checkpoint (adatad or OpenTAD); returns the mAP result on rank 0."""
     info = init_distributed(device)
