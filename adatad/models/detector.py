@@ -183,6 +183,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         center_sample_radius=h["center_sample_radius"],
         label_smoothing=h["label_smoothing"],
         loss_weight=h["loss_weight"],
+        filter_similar_gt=h["filter_similar_gt"],
     )
     model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"], scale_factor=scale)
     if load_pretrained and pretrained:
