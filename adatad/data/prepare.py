@@ -1,8 +1,10 @@
-"""``adatad prepare thumos|anet|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check
-videos against them; cache the snippets a config reads.
+"""``adatad prepare thumos|anet|epic|ego4d|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3,
+EPIC-Kitchens-100, Ego4D-MQ); check videos against them; cache the snippets a config reads.
 
     adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
+    adatad prepare epic --csv-dir DIR --out DIR                                           (adatad/data/egocentric.py)
+    adatad prepare ego4d --anno-dir DIR --out DIR [--videos DIR --clips DIR]              (adatad/data/egocentric.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
     adatad prepare cache --config CFG [--workers N] [--format raw|jpeg] [--quality Q] [--cache-dir DIR]
@@ -304,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .anet import add_parser as add_anet
 
     add_anet(sub)
+    from .egocentric import add_parsers as add_egocentric  # epic, ego4d
+
+    add_egocentric(sub)
     k = sub.add_parser("cache", help="store the frames the config reads in dataset.cache_dir (decodes >= 5x faster)")
     k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
     k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
@@ -333,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
             from .anet import cmd_anet
 
             return cmd_anet(args)
+        if args.what in ("epic", "ego4d"):
+            from .egocentric import cmd_ego4d, cmd_epic
+
+            return cmd_epic(args) if args.what == "epic" else cmd_ego4d(args)
         if args.what == "cache":
             return _cmd_cache(args)
         return _cmd_check(args)
