@@ -115,3 +115,52 @@ def test_sliding_window_post_processing_matches_opentad(fx, bench):
     key = lambda r: (r["label"], r["segment"][0], r["segment"][1], r["score"])  # noqa: E731
     assert len(got) == len(p["results"])
     assert sorted(got, key=key) == sorted(p["results"], key=key)
+
+
+class _FakeReader:
+    """Stands in for a decoder: records the frame indices asked for, returns black frames."""
+
+    def __init__(self, num_frames: int):
+        self.num_frames = num_frames
+        self.asked: np.ndarray | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def get_frames(self, idx):
+        self.asked = np.asarray(idx)
+        return np.zeros((len(idx), 2, 2, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("bench", ["epic", "ego4d"])
+def test_random_truncation_with_scale_factor_matches_opentad(fx, tmp_path, bench, monkeypatch):
+    """Training windows: ``LoadFrames(random_trunc, scale_factor=8 / 4)`` on the fine frame grid; both draw from Python's
+    ``random`` (adatad: an item requested without a seed), so the same seed gives the same window."""
+    import random
+
+    rec = fx[bench]
+    s, load = rec["train"]["settings"], rec["trunc"]["load"]
+    ds = TrainDataset(
+        **_files(tmp_path, rec),
+        subset_name=s["subset_name"],
+        window_size=load["trunc_len"],
+        feature_stride=s["feature_stride"],
+        sample_stride=s["sample_stride"],
+        trunc_thresh=load["trunc_thresh"],
+        crop_ratio=tuple(load["crop_ratio"]),
+        scale_factor=load["scale_factor"],
+        fps=s.get("fps", -1),
+        filter_gt=s["filter_gt"],
+    )
+    for w in rec["trunc"]["items"]:
+        reader = _FakeReader(rec["decoded"][ds.videos[w["index"]].name])
+        monkeypatch.setattr(ds, "_open", lambda v, r=reader: r)
+        random.seed(w["seed"])
+        item = ds._load(w["index"], None)
+        assert reader.asked is not None and np.array_equal(reader.asked, w["frame_inds"].numpy()), (w["index"], w["seed"])
+        assert item["masks"].tolist() == w["masks"]
+        np.testing.assert_allclose(item["gt_segments"].numpy(), np.asarray(w["gt_segments"], np.float32).reshape(-1, 2), atol=1e-5)
+        assert item["gt_labels"].tolist() == w["gt_labels"]
