@@ -144,3 +144,31 @@ def test_missing_egocentric_checkpoint_names_what_is_missing(name, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WeightLoadError, match=rf"{Path(b['pretrained']).name}.*Google Drive.*put it at this path"):
         build_detector(cfg)
+
+
+def test_epic_config_builds_its_datasets_with_fixed_fps_and_filter_gt(tmp_path):
+    """The shipped EPIC config through the engine's builder: annotations without ``frame`` read at 30 fps, 0-frame
+    training instances dropped (filter_gt), the test set keeps them; Ego4D reads ``frame``."""
+    from adatad.engine.builders import build_dataset
+
+    db = {
+        "P01_01": {
+            "subset": "train",
+            "duration": 100.0,
+            "annotations": [{"segment": [1.0, 2.5], "label": "id_001"}, {"segment": [5.0, 5.01], "label": "id_000"}],
+        },  # fmt: skip
+        "P02_01": {"subset": "val", "duration": 50.0, "annotations": [{"segment": [5.0, 5.01], "label": "id_000"}]},
+    }
+    (tmp_path / "ann.json").write_text(json.dumps({"database": db}))
+    (tmp_path / "cls.txt").write_text("id_000\nid_001\n")
+    for v in db:
+        (tmp_path / f"{v}.mp4").touch()
+    cfg = load_config(
+        _shipped("e2e_epic_videomae_l_ft_768x8_160_adapter_verb"),
+        [f"dataset.annotation_path={tmp_path / 'ann.json'}", f"dataset.class_map={tmp_path / 'cls.txt'}", f"dataset.data_path={tmp_path}"],
+    )
+    train, test = build_dataset(cfg, "train"), build_dataset(cfg, "test")
+    (v,) = train.videos
+    assert (v.frames, v.fps, v.segments.tolist()) == (3000, 30.0, [[30.0, 75.0]])  # int(t * 30); 5.0-5.01 s: 0 frames
+    assert test.videos[0].segments.tolist() == [[150.0, 150.0]] and test.videos[0].frames == 1500
+    assert len(test.windows) == 1 and test.windows[0][1:3] == (0, 94)  # ceil(1500 / 16) snippets, one window
