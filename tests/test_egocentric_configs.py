@@ -167,7 +167,10 @@ def test_epic_config_builds_its_datasets_with_fixed_fps_and_filter_gt(tmp_path):
         _shipped("e2e_epic_videomae_l_ft_768x8_160_adapter_verb"),
         [f"dataset.annotation_path={tmp_path / 'ann.json'}", f"dataset.class_map={tmp_path / 'cls.txt'}", f"dataset.data_path={tmp_path}"],
     )
+    from adatad.data.datasets import SlidingWindowDataset
+
     train, test = build_dataset(cfg, "train"), build_dataset(cfg, "test")
+    assert isinstance(test, SlidingWindowDataset)
     (v,) = train.videos
     assert (v.frames, v.fps, v.segments.tolist()) == (3000, 30.0, [[30.0, 75.0]])  # int(t * 30); 5.0-5.01 s: 0 frames
     assert test.videos[0].segments.tolist() == [[150.0, 150.0]] and test.videos[0].frames == 1500
