@@ -98,3 +98,16 @@ def test_convert_ego4d_reports_a_malformed_file(tmp_path):
     (d / "moments_val.json").write_text(json.dumps(doc))
     with pytest.raises(AnnotationError, match=r"moments_val.json: video 'vid-bbbb'.*video_end_sec"):
         convert_ego4d(d)
+
+
+def test_prepare_check_reads_epic_annotations_with_fps(tmp_path, capsys):
+    """EPIC files have no 'frame': `prepare check` needs --fps 30 (or a config's dataset.fps) to read them."""
+    assert main(["epic", "--csv-dir", str(DATA / "epic100"), "--out", str(tmp_path)]) == 0
+    ann = str(tmp_path / "epic_kitchens_verb.json")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    assert main(["check", "--ann", ann, "--videos", str(videos), "--subset", "val"]) == 2
+    assert "'frame' must be a positive frame count" in capsys.readouterr().err
+    assert main(["check", "--ann", ann, "--videos", str(videos), "--subset", "val", "--fps", "30"]) == 1
+    out = capsys.readouterr().out
+    assert "checking 1 videos of ['val']" in out and "P02_09.mp4" in out and "missing" in out

@@ -196,7 +196,7 @@ def _cmd_check(args) -> int:
         if not (args.ann and args.videos):
             print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)
             return 2
-        ann, cmap, videos, ext, block, prefix, fps = args.ann, args.class_map, args.videos, args.video_ext, None, "", -1
+        ann, cmap, videos, ext, block, prefix, fps = args.ann, args.class_map, args.videos, args.video_ext, None, "", args.fps
         stride = args.stride or 4
     ann = Path(ann)
     classes = load_class_map(cmap) if cmap else _class_map_for(ann, None)
@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--video-prefix", default="", help='file name = PREFIX + video name (ActivityNet: "v_")')
     c.add_argument("--block-list", help="videos to skip, one per line (e.g. missing_files.txt of `prepare anet`)")
     c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
+    c.add_argument("--fps", type=float, default=-1, help="fixed frame rate of annotations without 'frame' (EPIC-Kitchens: 30; "
+                   "a config's dataset.fps); frame counts are then duration x fps")  # fmt: skip
     c.add_argument(
         "--decode",
         action="store_true",
