@@ -77,6 +77,7 @@ SCHEMA: dict[str, Any] = dict(
         sample_stride=1,  # snippet stride = feature_stride x sample_stride frames
         window_size=256,  # snippets per window
         scale_factor=1,  # frames per snippet the backbone sees (features are interpolated back to window_size)
+        fps=-1.0,  # OpenTAD's dataset fps: > 0 fixes the frame rate (EPIC-Kitchens: 30, annotations without "frame"); -1: frame / duration
         backend="pyav",  # adatad: video decoder
         cache_dir=None,  # adatad: snippet cache written by `adatad prepare cache` (None: read the videos)
         # "windows": THUMOS-style random truncation (train) and sliding windows (test); "resize": every video
@@ -86,7 +87,9 @@ SCHEMA: dict[str, Any] = dict(
         class_agnostic=False,  # every instance gets label 0 (1-class head; labels from post_processing.external_cls)
         train=dict(
             subset_name="training",
-            filter_gt=False,  # sampling="resize" only: drop instances covering <= 1 % of the video (OpenTAD's filter_gt)
+            # OpenTAD's filter_gt: sampling="resize": drop instances covering <= 1 % of the video; "windows": drop
+            # instances of 0 frames (EPIC-Kitchens)
+            filter_gt=False,
             trunc_thresh=0.5,
             crop_ratio=[0.9, 1.0],
             skip_missing=False,  # adatad
@@ -147,7 +150,7 @@ SCHEMA: dict[str, Any] = dict(
             arch=[2, 2, 5],
             conv_kernel=3,
             n_head=4,
-            n_mha_win_size=19,
+            n_mha_win_size=_Any(19),  # local attention window (-1: global), or a list with one per level (Ego4D)
             path_pdrop=0.1,
             attn_pdrop=0.0,
             proj_pdrop=0.0,
@@ -168,6 +171,7 @@ SCHEMA: dict[str, Any] = dict(
             center_sample_radius=1.5,
             label_smoothing=0.0,
             loss_weight=1.0,  # weight of the regression loss
+            filter_similar_gt=True,  # OpenTAD: drop duplicate GT before assignment (Ego4D's config sets False)
         ),
     ),
     solver=dict(

@@ -136,6 +136,8 @@ IGNORED = {
     ("inference", "load_from_raw_predictions"): "OpenTAD's re-evaluation of saved raw outputs; adatad evaluates its "
     "predictions JSON with `adatad eval`",
     ("inference", "save_raw_prediction"): "OpenTAD's raw network outputs dump; not an adatad feature",
+    ("evaluation", "top_k"): "OpenTAD's extra top-k x recall lines (Ego4D-MQ); adatad reports mAP per tIoU and their "
+    "average (the benchmark's metric) without them",
     ("evaluation", "thread"): "parallelism of OpenTAD's evaluator; adatad's evaluator is vectorised",
     ("workflow", "val_loss_interval"): "the validation loss pass; off (<= 0) in the recipe, and adatad has none",
     ("", "work_dir"): "adatad's run folder is exps/<dataset.name>/<config name>/gpu<N>_id<run> (or --work-dir)",
@@ -475,6 +477,14 @@ def _test_transform(pipe: _Pipeline, where: str, ctx: _Ctx) -> dict:
 
 # -------------------------------------------------------------------------------------------------- dataset
 _SPLIT_TYPES = {"train": "ThumosPaddingDataset", "test": "ThumosSlidingDataset"}
+# egocentric benchmarks (adatad.data.egocentric notes): same windows as THUMOS; EPIC-Kitchens converts seconds with a
+# fixed dataset.fps (30) and filters 0-frame instances in training (filter_gt); Ego4D-MQ is THUMOS-like (frame field)
+_EGO_TYPES = {
+    "EpicKitchensPaddingDataset": ("epic", "train"),
+    "EpicKitchensSlidingDataset": ("epic", "test"),
+    "Ego4DPaddingDataset": ("ego4d", "train"),
+    "Ego4DSlidingDataset": ("ego4d", "test"),
+}
 _RESIZE_TYPES = ("AnetResizeDataset",)  # whole videos resized: adatad's dataset.sampling="resize" (adatad.data.resize)
 _OPENTAD_NAME = {"annotation_path": "ann_file"}  # adatad dataset key -> OpenTAD split key, where they differ
 
@@ -496,8 +506,13 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
     out: dict[str, Any] = {}
     shared: dict[str, dict[str, Any]] = {}
     pipes: dict[str, _Pipeline] = {}
+    ego = _EGO_TYPES.get(splits["train"].data.get("type", ""), ("", ""))[0]
     for name, sec in splits.items():
-        sec.expect("type", _SPLIT_TYPES[name], why=f"adatad's {name} set implements OpenTAD's {_SPLIT_TYPES[name]} (THUMOS semantics)")
+        if ego:  # EPIC-Kitchens / Ego4D: the dataset classes of that benchmark for both splits
+            types = tuple(t for t, (b, s) in _EGO_TYPES.items() if b == ego and s == name)
+            sec.expect("type", types, why=f"adatad's {name} set for this benchmark implements OpenTAD's {types[0]}")
+        else:
+            sec.expect("type", _SPLIT_TYPES[name], why=f"adatad's {name} set implements OpenTAD's {_SPLIT_TYPES[name]} (THUMOS semantics)")
         values = {
             "annotation_path": sec.get("ann_file"),
             "class_map": sec.get("class_map"),
@@ -506,15 +521,23 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
             "feature_stride": sec.num("feature_stride", kind=int),
             "sample_stride": sec.num("sample_stride", 1, int),
         }
+        if ego:
+            values["fps"] = sec.num("fps", -1)
         shared[name] = values
-        sec.expect("filter_gt", False, False, why="adatad keeps every ground-truth instance (OpenTAD's filter_gt=False)")
+        if ego and name == "train":
+            filter_gt = sec.flag("filter_gt", False)  # window datasets: drop 0-frame instances (dataset.train.filter_gt)
+        else:
+            sec.expect("filter_gt", False, False, why="adatad keeps every ground-truth instance (OpenTAD's filter_gt=False)")
         sec.expect("class_agnostic", False, False)
         sec.expect("offset_frames", 0, 0, why="adatad's datasets start snippets at frame 0")
-        sec.expect("fps", -1, -1, why="adatad takes each video's frame rate from the annotation file (OpenTAD's fps=-1)")
+        if not ego:
+            sec.expect("fps", -1, -1, why="adatad takes each video's frame rate from the annotation file (OpenTAD's fps=-1)")
         pipes[name] = _read_pipeline(sec, "pipeline", name)
         if name == "train":
             sec.expect("test_mode", False, False)
             out["train"] = {"subset_name": sec.get("subset_name")}
+            if ego and filter_gt:
+                out["train"]["filter_gt"] = True
         else:
             sec.expect("test_mode", True, False, why="adatad's test set keeps every window (OpenTAD's test_mode=True)")
             sec.ignore("ioa_thresh")
@@ -572,7 +595,9 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
         "test": _test_transform(pipes["test"], "dataset.test.pipeline", ctx),
     }
     kind = splits["train"].data["type"]
-    out["name"] = "thumos" if kind.startswith("Thumos") else "custom"
+    out["name"] = ego or ("thumos" if kind.startswith("Thumos") else "custom")
+    if out.get("fps", -1) == -1:
+        out.pop("fps", None)
     return out, {"window": window, "scale_factor": scale}
 
 
@@ -794,7 +819,7 @@ def _convert_projection(sec: _Section, embed_dims: int, window: int) -> dict:
         "conv_kernel": conv.num("kernel_size", kind=int),
         "proj_pdrop": conv.num("proj_pdrop"),
         "n_head": attn.num("n_head", kind=int),
-        "n_mha_win_size": attn.num("n_mha_win_size", kind=int),
+        "n_mha_win_size": _win_sizes(attn),
         "path_pdrop": sec.num("path_pdrop", 0.0),
         "input_pdrop": sec.num("input_pdrop", 0.0),
         "use_abs_pe": sec.flag("use_abs_pe", False),
@@ -815,6 +840,17 @@ def _convert_projection(sec: _Section, embed_dims: int, window: int) -> dict:
     out["max_seq_len"] = None if max_len == window else max_len  # adatad: None = the dataset's window_size
     sec.done()
     return out
+
+
+def _win_sizes(attn: _Section) -> int | list[int]:
+    """``attn_cfg.n_mha_win_size``: one window for every level, or a list with one per level (Ego4D)."""
+    v = attn.data.get("n_mha_win_size")
+    if isinstance(v, (list, tuple)):
+        if not all(isinstance(w, int) and not isinstance(w, bool) for w in v):
+            attn.ctx.fail(attn.key("n_mha_win_size"), v, "expected an integer or a list of integers")
+        attn.seen.add("n_mha_win_size")
+        return [int(w) for w in v]
+    return attn.num("n_mha_win_size", kind=int)
 
 
 def _convert_neck(sec: _Section, channels: int) -> dict:
@@ -865,7 +901,7 @@ def _convert_head(sec: _Section, channels: int) -> dict:
         "loss_weight": sec.num("loss_weight", 1.0),
     }
     sec.expect("center_sample", "radius", "radius")
-    sec.expect("filter_similar_gt", True, True)
+    out["filter_similar_gt"] = sec.flag("filter_similar_gt", True)
     sec.done()
     return out
 
@@ -1013,7 +1049,8 @@ def _convert_evaluation(sec: _Section, test_subset: str) -> dict:
     sec.expect("type", "mAP")
     sec.expect("subset", test_subset, why=f"adatad evaluates the split's own subset, dataset.test.subset_name = {test_subset!r}")
     out = {"tiou_thresholds": [float(t) for t in sec.get("tiou_thresholds")], "ground_truth_filename": sec.get("ground_truth_filename")}
-    sec.expect("top_k", None, None)
+    if sec.get("top_k", None) is not None:
+        sec.ignore("top_k")
     if sec.get("blocked_videos", None) is not None:
         out["blocked_videos"] = sec.get("blocked_videos")
     sec.ignore("thread")

@@ -65,10 +65,11 @@ class VideoInfo:
     segments: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     path: Path | None = None
+    rate: float | None = None  # a fixed frame rate given to load_annotations(fps=...) (EPIC: 30), else None
 
     @property
     def fps(self) -> float:
-        return self.frames / self.duration
+        return self.rate if self.rate is not None else self.frames / self.duration
 
 
 def _read_json(path: Path) -> dict:
@@ -93,6 +94,8 @@ def load_annotations(
     block_list: str | os.PathLike | list[str] | None = None,
     data_path: str | os.PathLike | None = None,
     video_ext: str = "mp4",
+    fps: float = -1,
+    filter_gt: bool = False,
 ) -> list[VideoInfo]:
     """Videos of ``subset_name`` (a name or list of names) from an OpenTAD annotation JSON, validated.
 
@@ -102,6 +105,10 @@ def load_annotations(
         subset_name: e.g. ``"training"`` (THUMOS validation videos) or ``"validation"`` (THUMOS test videos).
         block_list: video names (or a file with one per line) to leave out.
         data_path: folder of the videos; sets ``VideoInfo.path = data_path/<name>.<video_ext>``.
+        fps: OpenTAD's dataset ``fps``: when > 0 (EPIC-Kitchens: 30), the file needs no ``frame`` field: a video has
+            ``int(duration * fps)`` frames and a segment's frames are ``int(t * fps)`` (EpicKitchens*Dataset.get_gt);
+            otherwise ``int(t / duration * frame)`` with the file's ``frame``.
+        filter_gt: OpenTAD's window datasets' ``filter_gt``: drop instances whose frame length is 0.
     Returns: list of :class:`VideoInfo` in file order. Every problem found is reported at once in one
     :class:`AnnotationError` (video and field named).
     """
@@ -133,7 +140,9 @@ def load_annotations(
         if not _is_number(dur) or not dur > 0:
             errors.append(f"{where}: 'duration' must be a positive number of seconds, got {dur!r}")
             bad = True
-        if not _is_number(nfr) or not nfr > 0 or int(nfr) != nfr:
+        elif fps > 0:
+            nfr = int(dur * fps)
+        if fps <= 0 and (not _is_number(nfr) or not nfr > 0 or int(nfr) != nfr):
             errors.append(f"{where}: 'frame' must be a positive frame count, got {nfr!r}")
             bad = True
         annos = info.get("annotations", [])
@@ -166,12 +175,14 @@ def load_annotations(
             if label not in cls_index:
                 errors.append(f"{aw}: unknown label {label!r} (not in the class map)")
                 continue
-            fs, fe = seg[0] / dur * nfr, seg[1] / dur * nfr
+            fs, fe = (seg[0] * fps, seg[1] * fps) if fps > 0 else (seg[0] / dur * nfr, seg[1] / dur * nfr)
             if not (math.isfinite(fs) and math.isfinite(fe)):
                 errors.append(f"{aw}: segment {seg!r} is far beyond the video ({dur} s, {nfr} frames)")
                 continue
             s = int(fs)
             e = int(fe)
+            if filter_gt and not e - s > 0:
+                continue
             key = (float(s), float(e), cls_index[label])
             if key in seen:  # OpenTAD's filter_same_annotation
                 continue
@@ -187,6 +198,7 @@ def load_annotations(
                 segments=np.asarray(segs, dtype=np.float32).reshape(-1, 2),
                 labels=np.asarray(labels, dtype=np.int64),
                 path=Path(data_path) / f"{name}.{video_ext}" if data_path is not None else None,
+                rate=float(fps) if fps > 0 else None,
             )
         )
     if errors:  # one line: the first problems in full (each names the video and field), then the count of the rest

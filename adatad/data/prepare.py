@@ -1,8 +1,10 @@
-"""``adatad prepare thumos|anet|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check
-videos against them; cache the snippets a config reads.
+"""``adatad prepare thumos|anet|epic|ego4d|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3,
+EPIC-Kitchens-100, Ego4D-MQ); check videos against them; cache the snippets a config reads.
 
     adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
+    adatad prepare epic --csv-dir DIR --out DIR                                           (adatad/data/egocentric.py)
+    adatad prepare ego4d --anno-dir DIR --out DIR [--videos DIR --clips DIR]              (adatad/data/egocentric.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
     adatad prepare cache --config CFG [--workers N] [--format raw|jpeg] [--quality Q] [--cache-dir DIR]
@@ -188,13 +190,13 @@ def _cmd_check(args) -> int:
             return 2
         d = load_config(args.config)["dataset"]
         ann, cmap, videos = d["annotation_path"], d["class_map"], d["data_path"]
-        ext, block, prefix = d["video_ext"], d["block_list"], d["video_prefix"]
+        ext, block, prefix, fps = d["video_ext"], d["block_list"], d["video_prefix"], d["fps"]
         stride = args.stride or max(1, int(d["feature_stride"]) * int(d["sample_stride"]) // int(d["scale_factor"]))
     else:
         if not (args.ann and args.videos):
             print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)
             return 2
-        ann, cmap, videos, ext, block, prefix = args.ann, args.class_map, args.videos, args.video_ext, None, ""
+        ann, cmap, videos, ext, block, prefix, fps = args.ann, args.class_map, args.videos, args.video_ext, None, "", args.fps
         stride = args.stride or 4
     ann = Path(ann)
     classes = load_class_map(cmap) if cmap else _class_map_for(ann, None)
@@ -204,7 +206,7 @@ def _cmd_check(args) -> int:
         db = read_annotation_json(ann)["database"] if ann.exists() else {}
         subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and isinstance(v.get("subset"), str)}) or ["?"]
     block = args.block_list or block
-    vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
+    vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext, fps=fps)
     prefix = args.video_prefix or prefix  # ActivityNet: id X is read from v_X.mp4 (dataset.video_prefix)
     for v in vids if prefix else ():
         v.path = Path(videos) / f"{prefix}{v.name}.{ext}"
@@ -234,8 +236,9 @@ def _cmd_cache(args) -> int:
     subsets = sorted({d[s]["subset_name"] for s in ("train", "val", "test")})
     classes = load_class_map(d["class_map"])
     vids = load_annotations(
-        d["annotation_path"], classes, subsets, block_list=d["block_list"], data_path=d["data_path"], video_ext=d["video_ext"]
-    )
+        d["annotation_path"], classes, subsets, block_list=d["block_list"], data_path=d["data_path"], video_ext=d["video_ext"],
+        fps=d["fps"],
+    )  # fmt: skip
     missing = [v for v in vids if v.path is None or not Path(v.path).is_file()]
     if missing:
         print(f"skipping {len(missing)} videos without a file: {', '.join(v.name for v in missing[:10])}", file=sys.stderr)
@@ -285,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--video-prefix", default="", help='file name = PREFIX + video name (ActivityNet: "v_")')
     c.add_argument("--block-list", help="videos to skip, one per line (e.g. missing_files.txt of `prepare anet`)")
     c.add_argument("--subset", action="append", help="subset(s) to check (default: all); repeatable")
+    c.add_argument("--fps", type=float, default=-1, help="fixed frame rate of annotations without 'frame' (EPIC-Kitchens: 30; "
+                   "a config's dataset.fps); frame counts are then duration x fps")  # fmt: skip
     c.add_argument(
         "--decode",
         action="store_true",
@@ -303,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .anet import add_parser as add_anet
 
     add_anet(sub)
+    from .egocentric import add_parsers as add_egocentric  # epic, ego4d
+
+    add_egocentric(sub)
     k = sub.add_parser("cache", help="store the frames the config reads in dataset.cache_dir (decodes >= 5x faster)")
     k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
     k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
@@ -332,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             from .anet import cmd_anet
 
             return cmd_anet(args)
+        if args.what in ("epic", "ego4d"):
+            from .egocentric import cmd_ego4d, cmd_epic
+
+            return cmd_epic(args) if args.what == "epic" else cmd_ego4d(args)
         if args.what == "cache":
             return _cmd_cache(args)
         return _cmd_check(args)

@@ -75,7 +75,7 @@ def build_gpu_augment(cfg: dict, device: torch.device):
 def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
     """``decode_threads``: FFmpeg threads per reader (0: automatic; 1 when DataLoader workers already use the cores)."""
     d = cfg["dataset"]
-    if d["sampling"] == "resize" or d["video_prefix"] or d["class_agnostic"] or d["train"]["filter_gt"]:
+    if d["sampling"] == "resize" or d["video_prefix"] or d["class_agnostic"]:
         return _resize_dataset(cfg, split, decode_threads)
     common: dict[str, Any] = dict(
         _paths(cfg),
@@ -90,6 +90,8 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
         decode_threads=decode_threads,
         skip_missing=d[split]["skip_missing"],
         cache_dir=d["cache_dir"],
+        fps=d["fps"],
+        filter_gt=split == "train" and d["train"]["filter_gt"],
     )
     s = d[split]
     if split == "train":
@@ -102,7 +104,7 @@ def _resize_dataset(cfg: dict, split: str, decode_threads: int) -> ResizeDataset
     """``dataset.sampling="resize"``: whole videos resized to ``window_size x scale_factor`` frames (ActivityNet)."""
     d, s = cfg["dataset"], cfg["dataset"][split]
     if d["sampling"] != "resize":
-        raise ConfigError('config: dataset.video_prefix, dataset.class_agnostic and dataset.train.filter_gt are '
+        raise ConfigError('config: dataset.video_prefix and dataset.class_agnostic are '
                          'implemented for dataset.sampling="resize" only')  # fmt: skip
     return ResizeDataset(
         **_paths(cfg), subset_name=s["subset_name"], resize_length=d["window_size"], scale_factor=d["scale_factor"],
@@ -131,6 +133,7 @@ def check_dataset(cfg: dict, split: str) -> None:
             block_list=d["block_list"],
             data_path=d["data_path"],
             video_ext=d["video_ext"],
+            fps=d["fps"],
         )
         problems = check_videos(videos, fast=True)
     if not problems:

@@ -37,6 +37,8 @@ __all__ = [
     "FPNIdentity",
     "Scale",
     "ActionFormerHead",
+    "max_div_factor",
+    "pad_to_max_seq_len",
 ]
 
 
@@ -350,6 +352,35 @@ class Conv1DTransformerProj(nn.Module):
             feats.append(x)
             masks.append(mask)
         return feats, masks
+
+
+def max_div_factor(strides: Sequence[int], mha_win_size: Sequence[int], max_seq_len: int) -> int:
+    """The length every padded sequence must be a multiple of: ``max_l stride_l x 2 (window_l // 2)`` (``stride_l``
+    on global-attention levels), as OpenTAD's ``ActionFormer`` computes it; ``max_seq_len`` must be a multiple of each.
+    Levels pair with window sizes as Python's ``zip`` does (the shorter list wins)."""
+    div = 1
+    for s, w in zip(strides, mha_win_size):
+        need = s * (w // 2) * 2 if w > 1 else s
+        if max_seq_len % need != 0:
+            raise ValueError(
+                f"model.projection.max_seq_len={max_seq_len} must be divisible by {need} (FPN stride {s} x local "
+                f"attention window {w} // 2 x 2); choose a multiple of it"
+            )
+        div = max(div, need)
+    return div
+
+
+def pad_to_max_seq_len(x: torch.Tensor, mask: torch.Tensor, max_seq_len: int, div: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """OpenTAD's ``ActionFormer.pad_data``: zero-pad features ``[B,C,T]`` and mask ``[B,T]`` (padding invalid) on the right
+    to ``max_seq_len``, or, for ``T > max_seq_len``, to the next multiple of ``div`` (:func:`max_div_factor`).
+    ``T == max_seq_len`` returns the inputs unchanged."""
+    T = x.shape[-1]
+    if T == max_seq_len:
+        return x, mask
+    length = max_seq_len if T < max_seq_len else (T + div - 1) // div * div
+    x = F.pad(x, (0, length - T), value=0.0)
+    mask = F.pad(mask.bool(), (0, length - T), value=False)
+    return x, mask
 
 
 class FPNIdentity(nn.Module):

@@ -12,7 +12,13 @@ import logging
 import torch
 from torch import nn
 
-from adatad.models.actionformer import ActionFormerHead, Conv1DTransformerProj, FPNIdentity
+from adatad.models.actionformer import (
+    ActionFormerHead,
+    Conv1DTransformerProj,
+    FPNIdentity,
+    max_div_factor,
+    pad_to_max_seq_len,
+)
 from adatad.models.ladder import LadderBackbone
 from adatad.models.layers import count_parameters
 from adatad.models.postprocess import window_candidates
@@ -24,7 +30,14 @@ logger = logging.getLogger(__name__)
 
 class AdaTAD(nn.Module):
     """End-to-end detector. ``inputs`` are uint8 (or float, 0..255) frames ``[B, 3, T, H, W]``; they are
-    normalised here, on the inputs' device, with the configured mean/std."""
+    normalised here, on the inputs' device, with the configured mean/std.
+
+    As OpenTAD's ``ActionFormer`` detector, the backbone features are zero-padded (mask False) to the projection's
+    ``max_seq_len`` (longer sequences: to the next multiple of :func:`~adatad.models.actionformer.max_div_factor`)
+    before the projection, so the neck/head levels have ``max_seq_len / stride`` points. Valid points get the
+    same values either way (masked convs, -inf / -1e4 key masks); the padding matters for local attention, whose
+    banded windows need a length divisible by ``stride x window`` (EPIC: window 768 = max_seq_len, no padding;
+    Ego4D: window 1800 padded to 2048), and for the absolute position table (``use_abs_pe``)."""
 
     pixel_mean: torch.Tensor
     pixel_std: torch.Tensor
@@ -45,6 +58,7 @@ class AdaTAD(nn.Module):
         self.projection = projection
         self.neck = neck
         self.rpn_head = head
+        self.max_div_factor = max_div_factor(head.strides, projection.mha_win_size, projection.max_seq_len)
         self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1), persistent=False)
 
@@ -63,7 +77,8 @@ class AdaTAD(nn.Module):
             raise ValueError(f"inputs hold {inputs.shape[2]} frames for {masks.shape[-1]} snippets; the model expects "
                              f"{self.scale_factor} frame(s) per snippet (dataset.scale_factor)")  # fmt: skip
         feats = self.backbone(self.normalize(inputs))
-        fpn_feats, fpn_masks = self.projection(feats, masks)
+        padded, masks = pad_to_max_seq_len(feats, masks, self.projection.max_seq_len, self.max_div_factor)
+        fpn_feats, fpn_masks = self.projection(padded, masks)
         fpn_feats, fpn_masks = self.neck(fpn_feats, fpn_masks)
         return feats, fpn_feats, fpn_masks
 
@@ -168,6 +183,7 @@ def build_detector(cfg: dict, load_pretrained: bool = True) -> AdaTAD:
         center_sample_radius=h["center_sample_radius"],
         label_smoothing=h["label_smoothing"],
         loss_weight=h["loss_weight"],
+        filter_similar_gt=h["filter_similar_gt"],
     )
     model = AdaTAD(backbone, projection, neck, head, mcfg["mean"], mcfg["std"], scale_factor=scale)
     if load_pretrained and pretrained:

@@ -66,6 +66,27 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+_MANUAL = (
+    "It is OpenTAD's converted checkpoint (mmaction ViT keys, the layout this loader reads) of {what}, published only "
+    "as a Google Drive link in OpenTAD's configs/adatad/README.md ({section}); adatad cannot download it: fetch it by "
+    "hand and put it at this path, or point model.backbone.pretrained at your copy"
+)
+#: checkpoints of the EPIC-Kitchens / Ego4D recipes that no `adatad download` entry provides: file name -> what to do
+MANUAL_CHECKPOINTS = {
+    "vit-large-p16_videomae-epic_verb.pth": _MANUAL.format(
+        what="VideoMAE-L (InternVideo1 pre-training) fine-tuned on EPIC-Kitchens-100 verbs", section="EPIC-KITCHENS Results"
+    ),
+    "vit-large-p16_videomae-epic_noun.pth": _MANUAL.format(
+        what="VideoMAE-L (InternVideo1 pre-training) fine-tuned on EPIC-Kitchens-100 nouns", section="EPIC-KITCHENS Results"
+    ),
+    "vit-large-p16_videomae_k700_mq_ft_internvideo.pth": _MANUAL.format(
+        what="InternVideo1-MQ, a VideoMAE-L ViT pre-trained on K700 and fine-tuned on Ego4D verbs + MQ (the same "
+        "architecture as VideoMAE-L)",
+        section="Ego4D-MQ Results",
+    ),
+}
+
+
 class WeightLoadError(UserError, RuntimeError):
     """A checkpoint cannot be read or does not fit the model; the message says which file/key and what to do."""
 
@@ -483,6 +504,8 @@ def load_pretrained_backbone(
         _check_hf_config(config, backbone, path)
         fmt = "huggingface"
     elif not path.exists():
+        if path.name in MANUAL_CHECKPOINTS:
+            raise WeightLoadError(f"pretrained checkpoint not found: {path}. {MANUAL_CHECKPOINTS[path.name]}")
         raise WeightLoadError(
             f"pretrained checkpoint not found: {path}. Download it (e.g. `adatad download videomae-s`) or fix the path in the config"
         )
