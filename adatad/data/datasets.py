@@ -370,17 +370,19 @@ class SlidingWindowDataset(_VideoDatasetBase):
                 i = indices[k]
                 yield self._item(i, None if seed is None else sample_seed(seed, 0, i), reader, frames, frame_mask, errors.get(k))
 
-    def _frame_grid(self, reader: VideoReader) -> np.ndarray:
+    def _frame_grid(self, reader: VideoReader | CacheReader) -> np.ndarray:
         """The frames the backbone can see: every ``frame_stride``-th (the snippet grid when scale_factor is 1)."""
         return np.arange(0, reader.num_frames, self.frame_stride, dtype=np.int64)
 
     @staticmethod
-    def _black_window(v: VideoInfo, reader: VideoReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
+    def _black_window(v: VideoInfo, reader: VideoReader | CacheReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
         """A black window marked as such: the evaluation leaves the whole video out and says so."""
         frames = np.zeros((length, reader.height, reader.width, 3), dtype=np.uint8)
         return frames, {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
 
-    def _item(self, index: int, seed: int | None, reader: VideoReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error) -> dict:
+    def _item(
+        self, index: int, seed: int | None, reader: VideoReader | CacheReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error
+    ) -> dict:
         _, start, _, seg, labels = self.windows[index]
         _, gen = item_generators(seed)
         valid = int(frame_mask.sum()) // self.scale_factor  # a window's valid snippets are its valid frames // s, as OpenTAD
