@@ -390,11 +390,13 @@ def convert_thumos(
     return {"database": database}, sorted(classes), report
 
 
-def write_annotations(data: dict, classes: list[str], out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``thumos_14_anno.json`` and ``category_idx.txt`` into ``out_dir``; returns both paths."""
+def write_annotations(
+    data: dict, classes: list[str], out_dir: str | os.PathLike, ann_name: str = "thumos_14_anno.json"
+) -> tuple[Path, Path]:
+    """Write ``ann_name`` (OpenTAD's file name of the benchmark) and ``category_idx.txt`` into ``out_dir``; returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ann, cmap = out / "thumos_14_anno.json", out / "category_idx.txt"
+    ann, cmap = out / ann_name, out / "category_idx.txt"
     ann.write_text(json.dumps(data, indent=1))
     cmap.write_text("".join(c + "\n" for c in classes))
     return ann, cmap

@@ -1,8 +1,10 @@
-"""``adatad prepare thumos|anet|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check
+"""``adatad prepare thumos|anet|multithumos|charades|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3); check
 videos against them; cache the snippets a config reads.
 
     adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
+    adatad prepare multithumos --annotations DIR [--class-list FILE] [--videos DIR] --out DIR  (benchmarks_prepare.py)
+    adatad prepare charades --train CSV --test CSV --classes TXT [--videos DIR] --out DIR     (benchmarks_prepare.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
     adatad prepare cache --config CFG [--workers N] [--format raw|jpeg] [--quality Q] [--cache-dir DIR]
@@ -303,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .anet import add_parser as add_anet
 
     add_anet(sub)
+    from .benchmarks_prepare import add_parsers as add_benchmarks  # multithumos, charades
+
+    add_benchmarks(sub)
     k = sub.add_parser("cache", help="store the frames the config reads in dataset.cache_dir (decodes >= 5x faster)")
     k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
     k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
@@ -332,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
             from .anet import cmd_anet
 
             return cmd_anet(args)
+        if args.what in ("multithumos", "charades"):
+            from . import benchmarks_prepare
+
+            return benchmarks_prepare.cmd_multithumos(args) if args.what == "multithumos" else benchmarks_prepare.cmd_charades(args)
         if args.what == "cache":
             return _cmd_cache(args)
         return _cmd_check(args)
