@@ -84,6 +84,10 @@ SCHEMA: dict[str, Any] = dict(
         sampling="windows",
         video_prefix="",  # file name = video_prefix + name + "." + video_ext (OpenTAD PrepareVideoInfo prefix; ANet "v_")
         class_agnostic=False,  # every instance gets label 0 (1-class head; labels from post_processing.external_cls)
+        # OpenTAD's dataset fps: -1 reads seconds with each video's frame / duration (ThumosPaddingDataset); > 0 reads
+        # them at this fixed rate, int(t * fps), the video lasting int(duration * fps) frames (EpicKitchens*Dataset;
+        # Charades: 30)
+        fps=-1.0,
         train=dict(
             subset_name="training",
             filter_gt=False,  # sampling="resize" only: drop instances covering <= 1 % of the video (OpenTAD's filter_gt)

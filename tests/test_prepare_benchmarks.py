@@ -93,6 +93,14 @@ def test_prepare_charades_layout_frames_and_check(tmp_path, capsys):
     assert db["ZZ99Q"]["annotations"] == [{"segment": [1.1, 1.9], "label": "Holding some clothes"}]
     (vid,) = load_annotations(out / "charades.json", out / "category_idx.txt", "training")
     assert np.array_equal(vid.labels, [1, 2])  # the duplicate c001 removed; c002 on the same segment kept
+    # OpenTAD's Charades recipe (EpicKitchens datasets, fps=30): int(t * 30) frames, the video int(duration * 30) long
+    test_videos = load_annotations(out / "charades.json", out / "category_idx.txt", "testing", fps=30)
+    assert [(v.name, v.frames, v.fps, v.segments.tolist()) for v in test_videos] == [
+        ("ZZ99Q", 60, 30.0, [[33.0, 57.0]]),
+        ("EMPTY", 45, 30.0, []),
+    ]
+    (v,) = load_annotations(out / "charades.json", out / "category_idx.txt", "training", fps=25)
+    assert (v.frames, v.fps, v.segments.tolist()) == (73, 25.0, [[12.0, 50.0], [12.0, 50.0]])  # int(88 / 30 * 25) = 73
 
     # prepare check: the probed video is fine; the two others are missing
     check = ["check", "--ann", str(out / "charades.json"), "--videos", str(vdir)]

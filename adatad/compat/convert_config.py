@@ -475,6 +475,9 @@ def _test_transform(pipe: _Pipeline, where: str, ctx: _Ctx) -> dict:
 
 # -------------------------------------------------------------------------------------------------- dataset
 _SPLIT_TYPES = {"train": "ThumosPaddingDataset", "test": "ThumosSlidingDataset"}
+# OpenTAD's EpicKitchens datasets (Charades' recipe uses them): THUMOS semantics except that seconds are read at the
+# dataset's fixed fps (adatad's dataset.fps > 0) and no "Ambiguous" label is skipped (Charades has none)
+_FPS_SPLIT_TYPES = {"train": "EpicKitchensPaddingDataset", "test": "EpicKitchensSlidingDataset"}
 _RESIZE_TYPES = ("AnetResizeDataset",)  # whole videos resized: adatad's dataset.sampling="resize" (adatad.data.resize)
 _OPENTAD_NAME = {"annotation_path": "ann_file"}  # adatad dataset key -> OpenTAD split key, where they differ
 
@@ -496,8 +499,13 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
     out: dict[str, Any] = {}
     shared: dict[str, dict[str, Any]] = {}
     pipes: dict[str, _Pipeline] = {}
+    fixed_fps = splits["train"].data.get("type") == _FPS_SPLIT_TYPES["train"]
+    types = _FPS_SPLIT_TYPES if fixed_fps else _SPLIT_TYPES
     for name, sec in splits.items():
-        sec.expect("type", _SPLIT_TYPES[name], why=f"adatad's {name} set implements OpenTAD's {_SPLIT_TYPES[name]} (THUMOS semantics)")
+        why = f"adatad's {name} set implements OpenTAD's {_SPLIT_TYPES[name]} (THUMOS semantics)"
+        if fixed_fps:
+            why = f"differs from dataset.train.type = {_FPS_SPLIT_TYPES['train']!r}; the {name} set must be {types[name]}"
+        sec.expect("type", types[name], why=why)
         values = {
             "annotation_path": sec.get("ann_file"),
             "class_map": sec.get("class_map"),
@@ -510,7 +518,12 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
         sec.expect("filter_gt", False, False, why="adatad keeps every ground-truth instance (OpenTAD's filter_gt=False)")
         sec.expect("class_agnostic", False, False)
         sec.expect("offset_frames", 0, 0, why="adatad's datasets start snippets at frame 0")
-        sec.expect("fps", -1, -1, why="adatad takes each video's frame rate from the annotation file (OpenTAD's fps=-1)")
+        if fixed_fps:
+            values["fps"] = sec.num("fps", -1)
+            if values["fps"] <= 0:
+                ctx.fail(f"dataset.{name}.fps", values["fps"], f"{types[name]} reads seconds at this rate: it must be > 0")
+        else:
+            sec.expect("fps", -1, -1, why="adatad takes each video's frame rate from the annotation file (OpenTAD's fps=-1)")
         pipes[name] = _read_pipeline(sec, "pipeline", name)
         if name == "train":
             sec.expect("test_mode", False, False)

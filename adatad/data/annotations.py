@@ -56,6 +56,8 @@ class VideoInfo:
             duplicates removed.
         labels: int64 ``[N]`` class indices into the class map.
         path: video file path when ``data_path`` was given, else None.
+        fixed_fps: OpenTAD's dataset ``fps`` > 0 (EpicKitchens-style datasets, e.g. Charades at 30): seconds are read
+            at this rate (``int(t * fps)``), ``frames = int(duration * fps)``; None: ``frames / duration``.
     """
 
     name: str
@@ -65,10 +67,11 @@ class VideoInfo:
     segments: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     path: Path | None = None
+    fixed_fps: float | None = None
 
     @property
     def fps(self) -> float:
-        return self.frames / self.duration
+        return self.fixed_fps if self.fixed_fps is not None else self.frames / self.duration
 
 
 def _read_json(path: Path) -> dict:
@@ -93,6 +96,7 @@ def load_annotations(
     block_list: str | os.PathLike | list[str] | None = None,
     data_path: str | os.PathLike | None = None,
     video_ext: str = "mp4",
+    fps: float = -1,
 ) -> list[VideoInfo]:
     """Videos of ``subset_name`` (a name or list of names) from an OpenTAD annotation JSON, validated.
 
@@ -102,6 +106,9 @@ def load_annotations(
         subset_name: e.g. ``"training"`` (THUMOS validation videos) or ``"validation"`` (THUMOS test videos).
         block_list: video names (or a file with one per line) to leave out.
         data_path: folder of the videos; sets ``VideoInfo.path = data_path/<name>.<video_ext>``.
+        fps: OpenTAD's dataset ``fps``: -1 (THUMOS-style) converts seconds with each video's ``frame / duration``;
+            > 0 (OpenTAD's EpicKitchens*Dataset, used by Charades) with ``int(t * fps)``, the video then having
+            ``int(duration * fps)`` frames (``frame`` in the file is not needed).
     Returns: list of :class:`VideoInfo` in file order. Every problem found is reported at once in one
     :class:`AnnotationError` (video and field named).
     """
@@ -133,6 +140,8 @@ def load_annotations(
         if not _is_number(dur) or not dur > 0:
             errors.append(f"{where}: 'duration' must be a positive number of seconds, got {dur!r}")
             bad = True
+        if fps > 0 and _is_number(dur) and dur > 0:
+            nfr = int(dur * fps)  # OpenTAD's SlidingWindowDataset with fps > 0: int(duration * fps) frames
         if not _is_number(nfr) or not nfr > 0 or int(nfr) != nfr:
             errors.append(f"{where}: 'frame' must be a positive frame count, got {nfr!r}")
             bad = True
@@ -166,7 +175,7 @@ def load_annotations(
             if label not in cls_index:
                 errors.append(f"{aw}: unknown label {label!r} (not in the class map)")
                 continue
-            fs, fe = seg[0] / dur * nfr, seg[1] / dur * nfr
+            fs, fe = (seg[0] * fps, seg[1] * fps) if fps > 0 else (seg[0] / dur * nfr, seg[1] / dur * nfr)
             if not (math.isfinite(fs) and math.isfinite(fe)):
                 errors.append(f"{aw}: segment {seg!r} is far beyond the video ({dur} s, {nfr} frames)")
                 continue
@@ -187,6 +196,7 @@ def load_annotations(
                 segments=np.asarray(segs, dtype=np.float32).reshape(-1, 2),
                 labels=np.asarray(labels, dtype=np.int64),
                 path=Path(data_path) / f"{name}.{video_ext}" if data_path is not None else None,
+                fixed_fps=float(fps) if fps > 0 else None,
             )
         )
     if errors:  # one line: the first problems in full (each names the video and field), then the count of the rest

@@ -123,6 +123,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         decode_threads: int,
         scale_factor: int = 1,
         cache_dir=None,
+        fps: float = -1,
     ):
         self.ann_file = str(ann_file)
         self.class_map = load_class_map(class_map) if not isinstance(class_map, (list, tuple)) else list(class_map)
@@ -141,7 +142,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.transform = transform
         self.backend = backend
         self.decode_threads = decode_threads
-        videos = load_annotations(ann_file, self.class_map, subset_name, block_list, data_path, video_ext)
+        videos = load_annotations(ann_file, self.class_map, subset_name, block_list, data_path, video_ext, fps=fps)
         self.videos = _check_videos_exist(videos, data_path, skip_missing)
         # snippet cache (adatad prepare cache): metas of the cached videos; the others are read from their files
         self.cache_dir = None if cache_dir is None else str(cache_dir)
@@ -159,7 +160,7 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
     def _metas(self, v: VideoInfo, reader: VideoReader | CacheReader, start_snippet: int, valid_len: int) -> dict:
         return {
             "video_name": v.name,
-            "fps": v.frames / v.duration,
+            "fps": v.fps,
             "duration": v.duration,
             "snippet_stride": self.snippet_stride,
             "window_start_frame": int(start_snippet * self.snippet_stride),
@@ -199,10 +200,11 @@ class TrainDataset(_VideoDatasetBase):
         decode_threads: int = 0,
         scale_factor: int = 1,
         cache_dir=None,
+        fps: float = -1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir, fps,
         )  # fmt: skip
         self.trunc_thresh = trunc_thresh
         self.crop_ratio = (float(crop_ratio[0]), float(crop_ratio[1])) if crop_ratio is not None else None
@@ -296,10 +298,11 @@ class SlidingWindowDataset(_VideoDatasetBase):
         decode_threads: int = 0,
         scale_factor: int = 1,
         cache_dir=None,
+        fps: float = -1,
     ):
         super().__init__(
             ann_file, class_map, data_path, subset_name, window_size, feature_stride, sample_stride, transform,
-            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir,
+            block_list, video_ext, skip_missing, backend, offset_frames, decode_threads, scale_factor, cache_dir, fps,
         )  # fmt: skip
         self.window_overlap_ratio = window_overlap_ratio
         self.ioa_thresh = ioa_thresh

@@ -190,13 +190,13 @@ def _cmd_check(args) -> int:
             return 2
         d = load_config(args.config)["dataset"]
         ann, cmap, videos = d["annotation_path"], d["class_map"], d["data_path"]
-        ext, block, prefix = d["video_ext"], d["block_list"], d["video_prefix"]
+        ext, block, prefix, fps = d["video_ext"], d["block_list"], d["video_prefix"], d["fps"]
         stride = args.stride or max(1, int(d["feature_stride"]) * int(d["sample_stride"]) // int(d["scale_factor"]))
     else:
         if not (args.ann and args.videos):
             print("give --config CFG, or --ann FILE and --videos DIR", file=sys.stderr)
             return 2
-        ann, cmap, videos, ext, block, prefix = args.ann, args.class_map, args.videos, args.video_ext, None, ""
+        ann, cmap, videos, ext, block, prefix, fps = args.ann, args.class_map, args.videos, args.video_ext, None, "", -1
         stride = args.stride or 4
     ann = Path(ann)
     classes = load_class_map(cmap) if cmap else _class_map_for(ann, None)
@@ -206,7 +206,7 @@ def _cmd_check(args) -> int:
         db = read_annotation_json(ann)["database"] if ann.exists() else {}
         subsets = sorted({v["subset"] for v in db.values() if isinstance(v, dict) and isinstance(v.get("subset"), str)}) or ["?"]
     block = args.block_list or block
-    vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext)
+    vids = load_annotations(ann, classes, subsets, block_list=block, data_path=videos, video_ext=ext, fps=fps)
     prefix = args.video_prefix or prefix  # ActivityNet: id X is read from v_X.mp4 (dataset.video_prefix)
     for v in vids if prefix else ():
         v.path = Path(videos) / f"{prefix}{v.name}.{ext}"
@@ -236,7 +236,7 @@ def _cmd_cache(args) -> int:
     subsets = sorted({d[s]["subset_name"] for s in ("train", "val", "test")})
     classes = load_class_map(d["class_map"])
     vids = load_annotations(
-        d["annotation_path"], classes, subsets, block_list=d["block_list"], data_path=d["data_path"], video_ext=d["video_ext"]
+        d["annotation_path"], classes, subsets, block_list=d["block_list"], data_path=d["data_path"], video_ext=d["video_ext"], fps=d["fps"]
     )
     missing = [v for v in vids if v.path is None or not Path(v.path).is_file()]
     if missing:

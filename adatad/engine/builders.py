@@ -88,6 +88,7 @@ def build_dataset(cfg: dict, split: str, decode_threads: int = 0):
         decode_threads=decode_threads,
         skip_missing=d[split]["skip_missing"],
         cache_dir=d["cache_dir"],
+        fps=d["fps"],
     )
     s = d[split]
     if split == "train":
@@ -129,6 +130,7 @@ def check_dataset(cfg: dict, split: str) -> None:
             block_list=d["block_list"],
             data_path=d["data_path"],
             video_ext=d["video_ext"],
+            fps=d["fps"],
         )
         problems = check_videos(videos, fast=True)
     if not problems:

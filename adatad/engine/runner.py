@@ -107,7 +107,7 @@ def count_training_items(cfg: dict) -> int | None:
         if d["sampling"] == "resize":  # whole videos: those keeping an instance after OpenTAD's filter_gt
             names = (d["annotation_path"], d["class_map"], d["train"]["subset_name"], d["window_size"], d["block_list"])
             return len(load_resize_annotations(*names, filter_gt=d["train"]["filter_gt"]))
-        videos = load_annotations(d["annotation_path"], d["class_map"], d["train"]["subset_name"], block_list=d["block_list"])
+        videos = load_annotations(d["annotation_path"], d["class_map"], d["train"]["subset_name"], block_list=d["block_list"], fps=d["fps"])
     except (AnnotationError, OSError, ValueError):
         return None
     return sum(1 for v in videos if len(v.segments) > 0)

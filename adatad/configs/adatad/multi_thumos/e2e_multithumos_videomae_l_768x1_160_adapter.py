@@ -1,6 +1,6 @@
 # OpenTAD's MultiTHUMOS recipe configs/adatad/multi_thumos/e2e_multithumos_videomae_l_768x1_160_adapter.py
 # (sming256/OpenTAD@3dd7b03) as `adatad convert-config` converts it; only the values that differ from adatad's
-# defaults (adatad/config.py SCHEMA) are written. tests/test_multithumos_configs.py checks that this file resolves to
+# defaults (adatad/config.py SCHEMA) are written. tests/test_multithumos_charades_configs.py checks that this file resolves to
 # exactly what convert-config makes of OpenTAD's file.
 
 dataset = {
@@ -34,7 +34,7 @@ solver = {"amp": True, "fp16_compress": True, "static_graph": True, "ema": True}
 
 optimizer = {"paramwise": True, "backbone": {"custom": [{"name": "adapter", "lr": 0.0004, "weight_decay": 0.05}], "exclude": ["backbone"]}}
 
-post_processing = {"pre_nms_topk": 8000, "nms": {"max_seg_num": 8000, "voting_thresh": 0.7}, "external_cls": None}
+post_processing = {"pre_nms_topk": 8000, "nms": {"max_seg_num": 8000, "voting_thresh": 0.7}}
 
 evaluation = {
     "tiou_thresholds": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
