@@ -8,6 +8,9 @@ The equality with the converter's output needs OpenTAD's source (``$OPENTAD_ROOT
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from test_recipes import opentad_configs  # noqa: F401 - the session fixture: OpenTAD's configs/ directory
@@ -120,3 +123,27 @@ def test_converter_names_what_it_cannot_represent_in_charades_configs(edit, mess
     edit(cfg)
     with pytest.raises(UnsupportedOpenTADConfig, match=message):
         convert_opentad_config(cfg, "x.py")
+
+
+COUNTS = json.loads((Path(__file__).parent / "fixtures" / "opentad" / "param_counts" / "counts.json").read_text())
+OPENTAD_CHILD = {"backbone": "backbone", "projection": "projection", "neck": "neck", "rpn_head": "head"}
+
+
+@pytest.mark.parametrize("folder, name", ALL)
+def test_full_size_parameter_counts_equal_opentads_on_meta(folder, name):
+    """Built at full size on the meta device, each part of the detector has as many parameters (and buffer
+    elements: position tables, the loss normaliser) as OpenTAD's model built from the same file (fixture
+    param_counts, made by its make_fixture.py with OpenTAD's build_detector on the meta device)."""
+    want = COUNTS[f"{folder}/{name}"]
+    cfg = load_config(config_root() / "adatad" / folder / f"{name}.py")
+    with torch.device("meta"):
+        model = build_detector(cfg, load_pretrained=False)
+    parts = dict(model.named_children())
+    got = {}
+    for theirs, ours in OPENTAD_CHILD.items():
+        module = parts[ours] if ours in parts else parts[theirs]
+        got[theirs] = {"params": sum(p.numel() for p in module.parameters()), "buffers": sum(b.numel() for b in module.buffers())}
+    want_parts = {k: dict(want[k]) for k in OPENTAD_CHILD}
+    want_parts["backbone"]["buffers"] -= 6  # OpenTAD's mmaction data preprocessor's mean and std (3 + 3), not ViT state
+    assert got == want_parts
+    assert sum(p.numel() for n, p in model.named_parameters() if "adapter" in n) == want["adapter_params"]
