@@ -147,3 +147,26 @@ def test_full_size_parameter_counts_equal_opentads_on_meta(folder, name):
     want_parts["backbone"]["buffers"] -= 6  # OpenTAD's mmaction data preprocessor's mean and std (3 + 3), not ViT state
     assert got == want_parts
     assert sum(p.numel() for n, p in model.named_parameters() if "adapter" in n) == want["adapter_params"]
+
+
+@pytest.mark.parametrize("window", [32, 512])
+def test_charades_test_windows_equal_opentads(window, tmp_path):
+    """dataset.fps=30: the test set's windows (from int(duration * 30) frames, not the file's ``frame``), their
+    start frames and the fps / duration the post-processing reads equal OpenTAD's EpicKitchensSlidingDataset
+    (fixture charades_windows, made by its make_fixture.py)."""
+    from adatad.data.datasets import SlidingWindowDataset
+
+    fix = json.loads((Path(__file__).parent / "fixtures" / "opentad" / "charades_windows" / "fixture.json").read_text())
+    (tmp_path / "charades.json").write_text(json.dumps({"database": fix["database"]}))
+    (tmp_path / "category_idx.txt").write_text("".join(c + "\n" for c in fix["classes"]))
+    for name in fix["database"]:
+        (tmp_path / f"{name}.mp4").write_bytes(b"")  # the windows need no decoding
+    ds = SlidingWindowDataset(
+        tmp_path / "charades.json", tmp_path / "category_idx.txt", tmp_path, subset_name="testing", window_size=window,
+        feature_stride=4, sample_stride=1, window_overlap_ratio=0.5, test_mode=True, fps=30.0,
+    )  # fmt: skip
+    got = []
+    for vi, start, _end, _, _ in ds.windows:
+        v = ds.videos[vi]
+        got.append([v.name, start * ds.snippet_stride, v.fps, v.duration])
+    assert got == fix["windows"][str(window)]
