@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from adatad.models import losses as L
@@ -49,3 +50,21 @@ def test_losses_equal_opentads_in_eval_and_train_mode():
         for k in ("cls_loss", "reg_loss"):
             torch.testing.assert_close(got[k], want[k], rtol=1e-6, atol=0)
     torch.testing.assert_close(head.loss_normalizer, FIX["normalizer_after"], rtol=1e-6, atol=0)
+
+
+NMS_FIX = torch.load(Path(__file__).parent / "fixtures" / "opentad" / "benchmark_nms" / "fixture.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("case", sorted(NMS_FIX))
+def test_benchmark_nms_equals_opentads(case):
+    """MultiTHUMOS' (sigma 0.5, up to 8,000 segments kept; and a cap of 40 that cuts) and Charades' (sigma 0.3,
+    1,000 kept) multiclass soft-NMS on random candidates keep what OpenTAD's batched_nms keeps (fixture
+    benchmark_nms)."""
+    from adatad.models.postprocess import batched_nms
+
+    f = NMS_FIX[case]
+    segs, scores, labels = batched_nms(f["segments"], f["scores"], f["labels"], **f["nms"])
+    assert segs.shape[0] == f["kept_segments"].shape[0] == min(f["nms"]["max_seg_num"], f["scores"].numel())
+    torch.testing.assert_close(segs, f["kept_segments"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(scores, f["kept_scores"], rtol=0, atol=1e-4)
+    assert torch.equal(labels.long(), f["kept_labels"])
