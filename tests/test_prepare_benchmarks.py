@@ -12,6 +12,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from videos import write_test_video  # noqa: E402
 
+from adatad.config import config_root  # noqa: E402
 from adatad.data.annotations import load_annotations  # noqa: E402
 from adatad.data.prepare import main  # noqa: E402
 
@@ -109,6 +110,21 @@ def test_prepare_charades_layout_frames_and_check(tmp_path, capsys):
     assert main([*check, "--subset", "testing"]) == 1
     text = capsys.readouterr().out
     assert "ZZ99Q" in text and "EMPTY" in text and "video file not found" in text
+
+    # prepare check --config with the shipped Charades recipe: the video has int(duration * dataset.fps) frames
+    # (int(88 / 30 * 30) = 88 at the recipe's 30 fps: fine; int(88 / 30 * 25) = 73 at 25 fps: flagged)
+    recipe = config_root() / "adatad" / "charades" / "e2e_charades_videomae_s_512x1_160_adapter.py"
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text(
+        f'_base_ = ["{recipe}"]\n'
+        f'dataset = dict(annotation_path="{out / "charades.json"}", class_map="{out / "category_idx.txt"}", data_path="{vdir}")\n'
+    )
+    capsys.readouterr()
+    assert main(["check", "--config", str(cfg), "--subset", "training"]) == 0
+    with open(cfg, "a") as f:
+        f.write("dataset.update(fps=25.0)\n")
+    assert main(["check", "--config", str(cfg), "--subset", "training"]) == 1
+    assert "88 frames in the file, 73 in the annotation" in capsys.readouterr().out
 
     # bad input: one line naming the file, row and value
     train.write_text(train.read_text().replace("c002 0.50 2.00", "c999 0.50 2.00"))
