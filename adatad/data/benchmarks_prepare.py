@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from adatad.annotation_io import AnnotationError, read_text_file
 
-from .annotations import _csv_rows, _finite, _read_video_info_csv, thumos14_csv_dir, write_annotations
+from .annotations import ConversionReport, _csv_rows, _finite, _read_video_info_csv, thumos14_csv_dir, write_annotations
 
 __all__ = ["convert_multithumos", "convert_charades", "add_parsers", "cmd_multithumos", "cmd_charades"]
 
@@ -34,22 +33,11 @@ CHARADES_FPS = 30.0  # OpenTAD's Charades dataset setting (fps=30 in _base_/data
 _THUMOS_SUBSET = {"video_validation_": ("val", "training"), "video_test_": ("test", "validation")}
 
 
-@dataclass
-class PrepareReport:
-    """Videos and instances written per subset, plus notes on what was dropped or assumed."""
-
-    videos: dict[str, int] = field(default_factory=dict)
-    instances: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"{s}: {self.videos[s]} videos, {self.instances[s]} instances" for s in sorted(self.videos)]
-        return "\n".join(lines + self.notes)
-
-    def count(self, database: dict) -> None:
-        for v in database.values():
-            self.videos[v["subset"]] = self.videos.get(v["subset"], 0) + 1
-            self.instances[v["subset"]] = self.instances.get(v["subset"], 0) + len(v["annotations"])
+def _count(report: ConversionReport, database: dict) -> None:
+    """Videos and instances per subset into ``report``."""
+    for v in database.values():
+        report.videos[v["subset"]] = report.videos.get(v["subset"], 0) + 1
+        report.instances[v["subset"]] = report.instances.get(v["subset"], 0) + len(v["annotations"])
 
 
 def _probe(videos_dir: str | os.PathLike | None, name: str, probe) -> tuple[int, float] | None:
@@ -86,7 +74,7 @@ def convert_multithumos(
     info_dir: str | os.PathLike | None = None,
     videos_dir: str | os.PathLike | None = None,
     probe=None,
-) -> tuple[dict, list[str], PrepareReport]:
+) -> tuple[dict, list[str], ConversionReport]:
     """OpenTAD-layout MultiTHUMOS annotations from the official per-class files.
 
     Args:
@@ -116,7 +104,7 @@ def convert_multithumos(
         if (info / f"{split}_video_info.csv").is_file():
             meta.update(_read_video_info_csv(info / f"{split}_video_info.csv"))
     database: dict[str, dict] = {}
-    report = PrepareReport()
+    report = ConversionReport()
     for label in classes:
         if label not in files:
             report.notes.append(f"class {label}: no {label}.txt (no instance)")
@@ -150,7 +138,7 @@ def convert_multithumos(
                 database[name] = {"subset": subset, "duration": duration, "frame": frames, "annotations": []}
             database[name]["annotations"].append({"segment": [s, e], "label": label})
     database = dict(sorted(database.items()))
-    report.count(database)
+    _count(report, database)
     return {"database": database}, classes, report
 
 
@@ -179,7 +167,7 @@ def convert_charades(
     videos_dir: str | os.PathLike | None = None,
     fps: float = CHARADES_FPS,
     probe=None,
-) -> tuple[dict, list[str], PrepareReport]:
+) -> tuple[dict, list[str], ConversionReport]:
     """OpenTAD-layout Charades annotations from the official CSVs.
 
     Args:
@@ -193,7 +181,7 @@ def convert_charades(
     """
     cls = _read_charades_classes(Path(classes_txt))
     database: dict[str, dict] = {}
-    report = PrepareReport()
+    report = ConversionReport()
     for path, subset in ((Path(train_csv), "training"), (Path(test_csv), "testing")):
         empty = 0
         for i, row in enumerate(_csv_rows(path, ("id", "length", "actions"))):
@@ -229,7 +217,7 @@ def convert_charades(
             database[row["id"]] = {"subset": subset, "duration": duration, "frame": frames, "annotations": annos}
         if empty:
             report.notes.append(f"{subset}: {empty} videos without an action (kept)")
-    report.count(database)
+    _count(report, database)
     return {"database": database}, list(cls.values()), report
 
 
