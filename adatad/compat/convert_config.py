@@ -585,7 +585,7 @@ def _convert_dataset(root: _Section, val_loss: bool) -> tuple[dict, dict]:
         "test": _test_transform(pipes["test"], "dataset.test.pipeline", ctx),
     }
     kind = splits["train"].data["type"]
-    out["name"] = "thumos" if kind.startswith("Thumos") else "custom"
+    out["name"] = "thumos" if kind.startswith("Thumos") else "epic" if kind.startswith("EpicKitchens") else "custom"
     return out, {"window": window, "scale_factor": scale}
 
 

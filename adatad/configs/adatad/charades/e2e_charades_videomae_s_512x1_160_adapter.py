@@ -4,6 +4,7 @@
 # exactly what convert-config makes of OpenTAD's file.
 
 dataset = {
+    "name": "epic",
     "annotation_path": "data/charades/annotations/charades.json",
     "class_map": "data/charades/annotations/category_idx.txt",
     "data_path": "data/charades/raw_data/Charades_v1_480_30fps/",
