@@ -77,7 +77,10 @@ SCHEMA: dict[str, Any] = dict(
         sample_stride=1,  # snippet stride = feature_stride x sample_stride frames
         window_size=256,  # snippets per window
         scale_factor=1,  # frames per snippet the backbone sees (features are interpolated back to window_size)
-        fps=-1.0,  # OpenTAD's dataset fps: > 0 fixes the frame rate (EPIC-Kitchens: 30, annotations without "frame"); -1: frame / duration
+        # OpenTAD's dataset fps: -1 reads seconds with each video's frame / duration (ThumosPaddingDataset); > 0 reads
+        # them at this fixed rate, int(t * fps), the video lasting int(duration * fps) frames (EpicKitchens*Dataset:
+        # EPIC-Kitchens and Charades, 30; annotations then need no "frame")
+        fps=-1.0,
         backend="pyav",  # adatad: video decoder
         cache_dir=None,  # adatad: snippet cache written by `adatad prepare cache` (None: read the videos)
         # "windows": THUMOS-style random truncation (train) and sliding windows (test); "resize": every video

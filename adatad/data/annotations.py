@@ -56,6 +56,8 @@ class VideoInfo:
             duplicates removed.
         labels: int64 ``[N]`` class indices into the class map.
         path: video file path when ``data_path`` was given, else None.
+        fixed_fps: OpenTAD's dataset ``fps`` > 0 (EpicKitchens-style datasets, e.g. Charades at 30): seconds are read
+            at this rate (``int(t * fps)``), ``frames = int(duration * fps)``; None: ``frames / duration``.
     """
 
     name: str
@@ -402,11 +404,13 @@ def convert_thumos(
     return {"database": database}, sorted(classes), report
 
 
-def write_annotations(data: dict, classes: list[str], out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``thumos_14_anno.json`` and ``category_idx.txt`` into ``out_dir``; returns both paths."""
+def write_annotations(
+    data: dict, classes: list[str], out_dir: str | os.PathLike, ann_name: str = "thumos_14_anno.json"
+) -> tuple[Path, Path]:
+    """Write ``ann_name`` (OpenTAD's file name of the benchmark) and ``category_idx.txt`` into ``out_dir``; returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ann, cmap = out / "thumos_14_anno.json", out / "category_idx.txt"
+    ann, cmap = out / ann_name, out / "category_idx.txt"
     ann.write_text(json.dumps(data, indent=1))
     cmap.write_text("".join(c + "\n" for c in classes))
     return ann, cmap

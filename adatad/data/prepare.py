@@ -1,10 +1,13 @@
-"""``adatad prepare thumos|anet|epic|ego4d|check|cache``: build OpenTAD-format annotations (THUMOS-14, ActivityNet-1.3,
-EPIC-Kitchens-100, Ego4D-MQ); check videos against them; cache the snippets a config reads.
+"""``adatad prepare thumos|anet|epic|ego4d|multithumos|charades|check|cache``: build OpenTAD-format annotations
+(THUMOS-14, ActivityNet-1.3, EPIC-Kitchens-100, Ego4D-MQ, MultiTHUMOS, Charades); check videos against them; cache the
+snippets a config reads.
 
     adatad prepare thumos [--csv-dir DIR | --anno-dir DIR] [--videos DIR] --out DIR
     adatad prepare anet --annotations activity_net.v1-3.min.json [--videos DIR] --out DIR   (adatad/data/anet.py)
     adatad prepare epic --csv-dir DIR --out DIR                                           (adatad/data/egocentric.py)
     adatad prepare ego4d --anno-dir DIR --out DIR [--videos DIR --clips DIR]              (adatad/data/egocentric.py)
+    adatad prepare multithumos --annotations DIR [--class-list FILE] [--videos DIR] --out DIR  (benchmarks_prepare.py)
+    adatad prepare charades --train CSV --test CSV --classes TXT [--videos DIR] --out DIR     (benchmarks_prepare.py)
     adatad prepare check --config CFG | --ann FILE --videos DIR [--class-map FILE] [--subset S]
                          [--decode [--workers N] [--stride K]]
     adatad prepare cache --config CFG [--workers N] [--format raw|jpeg] [--quality Q] [--cache-dir DIR]
@@ -311,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .egocentric import add_parsers as add_egocentric  # epic, ego4d
 
     add_egocentric(sub)
+    from .benchmarks_prepare import add_parsers as add_benchmarks  # multithumos, charades
+
+    add_benchmarks(sub)
     k = sub.add_parser("cache", help="store the frames the config reads in dataset.cache_dir (decodes >= 5x faster)")
     k.add_argument("--config", required=True, help="config file (dataset.* keys: annotations, videos, strides, cache_dir)")
     k.add_argument("--cache-dir", help="cache folder (default: the config's dataset.cache_dir)")
@@ -344,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
             from .egocentric import cmd_ego4d, cmd_epic
 
             return cmd_epic(args) if args.what == "epic" else cmd_ego4d(args)
+        if args.what in ("multithumos", "charades"):
+            from . import benchmarks_prepare
+
+            return benchmarks_prepare.cmd_multithumos(args) if args.what == "multithumos" else benchmarks_prepare.cmd_charades(args)
         if args.what == "cache":
             return _cmd_cache(args)
         return _cmd_check(args)

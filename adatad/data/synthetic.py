@@ -11,7 +11,9 @@ a random saturated colour, drawn the same way for every class) doing something o
 A single frame never tells the class: only the motion over time does. All actions stay inside the
 central square of the frame (with a margin for the jitter), so a "resize short side + center crop"
 test transform keeps them. Up to two actions overlap in time (always of different classes); they then
-run in separate lanes (upper and lower half of the central square).
+run in separate lanes (upper and lower half of the central square). With ``same_segment_prob`` > 0 an
+overlapping pair may share its exact segment: one segment under two labels, MultiTHUMOS/Charades-style
+multi-label ground truth.
 
 Building blocks:
 
@@ -194,6 +196,7 @@ def random_video_spec(
     overlap_prob: float = 0.2,
     actions: Sequence[tuple[str, float, float]] | None = None,
     distractor_prob: float = 0.0,
+    same_segment_prob: float = 0.0,
 ) -> VideoSpec:
     """Build a random :class:`VideoSpec`.
 
@@ -211,6 +214,9 @@ def random_video_spec(
             (same appearance distribution as the actions), so that presence alone does not mean "action".
         actions: plant exactly these ``(label, start_s, end_s)`` instead of random ones (appearance is still
             random; overlapping pairs go to separate lanes).
+        same_segment_prob: probability that an overlapping pair (see ``overlap_prob``) shares one exact segment
+            (multi-label ground truth: the same segment with two labels). 0 (default) draws nothing extra, so the
+            videos of the other settings are unchanged.
     """
     fps_q = as_fraction(fps)
     _check_size(size)
@@ -225,6 +231,7 @@ def random_video_spec(
         return float(Fraction(int(round(t * float(fps_q)))) / fps_q)
 
     plan: list[tuple[str, float, float, float | None]] = []  # label, start, end, lane_y
+    shared: set[int] = set()  # plan indices of same-segment pairs (their ends are kept as drawn)
     if actions is not None:
         for label, s, e in actions:
             if label not in CLASSES:
@@ -249,6 +256,9 @@ def random_video_spec(
                 label2 = str(rng.choice([c for c in classes if c != label]))
                 s2 = snap(s + rng.uniform(0.2, 0.7) * (e - s))
                 e2 = snap(min(s2 + rng.uniform(*action_duration), dur - 0.5))
+                if same_segment_prob > 0 and rng.uniform() < same_segment_prob and e - s >= 1.0:
+                    s2, e2 = s, e
+                    shared.update((len(plan), len(plan) + 1))
                 if e2 - s2 >= 1.0:
                     plan.append((label, s, e, -_LANE_Y))
                     plan.append((label2, s2, e2, _LANE_Y))
@@ -264,9 +274,9 @@ def random_video_spec(
                 plan.append((str(rng.choice(list(classes))), s, e, None))
 
     planted = []
-    for label, s, e, lane in plan:
+    for i, (label, s, e, lane) in enumerate(plan):
         app = _appearance(label, rng, lane)
-        if label == "Blink" and actions is None:  # end on a visible phase: (k + 1/2) periods
+        if label == "Blink" and actions is None and i not in shared:  # end on a visible phase: (k + 1/2) periods
             k = max(1, int(round((e - s) / app["period"] - 0.5)))
             e2 = snap(s + (k + 0.5) * app["period"])
             if e2 <= dur - 0.5:
@@ -518,6 +528,8 @@ def generate_dataset(
     gop: int = 32,
     progress: bool = True,
     distractor_prob: float = 0.0,
+    same_segment_prob: float = 0.0,
+    overlap_prob: float = 0.2,
 ) -> dict:
     """Write a synthetic TAD dataset (or reuse the one already there).
 
@@ -544,6 +556,9 @@ def generate_dataset(
         progress: show a tqdm bar.
         distractor_prob: probability that an empty stretch shows a steady, unannotated object (harder data:
             only motion, not presence, then marks an action). 0 by default.
+        same_segment_prob: probability that an overlapping pair of actions shares one segment (multi-label
+            ground truth, see :func:`random_video_spec`). 0 by default.
+        overlap_prob: probability that an action gets a second, overlapping action of another class (0.2).
 
     Returns:
         ``{"root", "video_dir", "anno_file", "class_file", "manifest"}`` as strings, plus ``"cached"`` (bool):
@@ -585,6 +600,8 @@ def generate_dataset(
         video_ext=video_ext,
         gop=int(gop),
         distractor_prob=float(distractor_prob),
+        **({"same_segment_prob": float(same_segment_prob)} if same_segment_prob > 0 else {}),  # old caches stay valid
+        **({"overlap_prob": float(overlap_prob)} if overlap_prob != 0.2 else {}),
     )
     manifest_path = Path(paths["manifest"])
     old_videos: list[str] = []
@@ -618,6 +635,8 @@ def generate_dataset(
                 classes,
                 seed=[int(seed), split_id, i, 1],
                 distractor_prob=distractor_prob,
+                same_segment_prob=same_segment_prob,
+                overlap_prob=overlap_prob,
             )
             specs.append((split, spec))
 
