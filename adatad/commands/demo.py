@@ -28,9 +28,10 @@ DEFAULT_CONFIG = "demo/demo_tiny.py"  # a shipped config (adatad.config.packaged
 DEMO_DATA: dict[str, Any] = dict(num_train=96, num_test=24, duration_range=(20.0, 32.0), fps=30.0, size=(64, 64), seed=0)
 
 
-# the "ActivityNet-like" set of whole-video (resize) demo configs: configs/demo/anet_demo.py (32x32 px, 15 fps)
+# the "ActivityNet-like" set of whole-video (resize) demo configs: configs/demo/anet_demo.py (32x32 px, 15 fps);
+# tests/test_anet_demo.py trains on exactly this set
 ANET_DEMO_DATA: dict[str, Any] = dict(
-    num_train=64, num_test=24, duration_range=(10.0, 30.0), fps=15.0, size=(32, 32), seed=0, layout="anet"
+    num_train=32, num_test=16, duration_range=(10.0, 30.0), fps=15.0, size=(32, 32), seed=0, layout="anet"
 )
 
 

@@ -24,7 +24,7 @@ model = dict(
     head=dict(feat_channels=64, loss_normalizer=20.0),  # the recipe's 200 is sized for 16 ActivityNet videos a batch
 )
 solver = dict(ema_decay=0.9)  # a short run: the EMA must follow within a few epochs
-optimizer = dict(lr=1e-3, backbone=dict(lr=1e-3))
+optimizer = dict(lr=2e-3, backbone=dict(lr=2e-3))
 post_processing = dict(
     external_cls=dict(type="CUHKANETClassifier", path="demo_data_anet/classifiers/cuhk_val_simp_7.json", topk=2),
 )
@@ -32,5 +32,5 @@ evaluation = dict(
     ground_truth_filename="demo_data_anet/annotations/activity_net.v1-3.min.json",
     blocked_videos=None,
 )
-scheduler = dict(warmup_epoch=1, max_epoch=12)
-workflow = dict(logging_interval=8, checkpoint_interval=4, val_eval_interval=4, val_start_epoch=0, end_epoch=12)
+scheduler = dict(warmup_epoch=1, max_epoch=10)
+workflow = dict(logging_interval=8, checkpoint_interval=5, val_eval_interval=5, val_start_epoch=0, end_epoch=10)
