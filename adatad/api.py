@@ -26,7 +26,8 @@ Whole-video models (``dataset.sampling="resize"``, the ActivityNet recipes): eac
 (:func:`adatad.models.classifier.whole_video_results`), with the external video classifier when the config has
 ``post_processing.external_cls``. That classifier knows only the videos in its file: the video is looked up by its
 name (the file name without extension and without ``dataset.video_prefix``, e.g. ``v_X.mp4`` -> ``X``), and a
-video it lacks stops with a :class:`adatad.models.classifier.ClassifierError`.
+video it lacks stops with a :class:`adatad.models.classifier.ClassifierError`. Seconds come from the decoder's
+duration (frames / fps), where ``adatad test`` uses the annotation file's (equal for well-probed annotations).
 """
 
 from __future__ import annotations
@@ -464,7 +465,11 @@ class Detector:
             if prefix and name.startswith(prefix) and len(name) > len(prefix):
                 name = name[len(prefix) :]  # ActivityNet: v_X.mp4 is video X (annotation and classifier ids)
             if self.classifier is not None:
-                self.classifier.check_videos([name])  # before decoding: a clear error naming the file and the video
+                try:  # before decoding: a clear error naming the file and the video
+                    self.classifier.check_videos([name])
+                except Exception:
+                    source.close()
+                    raise
             idx = resize_frame_indices(source.num_frames, self.window_size, self.scale_factor)
             return _Job(name, item, source, idx, [(0, self.window_size)], -1.0, self.window_size)
         reference_fps = self.cfg["inference"]["reference_fps"]
