@@ -56,7 +56,7 @@ from adatad.engine.builders import build_test_transform
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, load_detector_checkpoint
 from adatad.engine.infer import snippet_plan
 from adatad.errors import UserError
-from adatad.models.classifier import ExternalClassifier, build_classifier, whole_video_results
+from adatad.models.classifier import ClassifierError, ExternalClassifier, build_classifier, whole_video_results
 from adatad.models.detector import build_detector
 from adatad.models.postprocess import detection_records, video_detections
 
@@ -467,6 +467,12 @@ class Detector:
             if self.classifier is not None:
                 try:  # before decoding: a clear error naming the file and the video
                     self.classifier.check_videos([name])
+                except ClassifierError as e:
+                    source.close()
+                    raise ClassifierError(
+                        f"{e}. A class-agnostic model labels only the videos of its classifier file: add this video's "
+                        "scores to the file, or use a model with its own class head (OpenTAD's _cls configs)"
+                    ) from None
                 except Exception:
                     source.close()
                     raise
