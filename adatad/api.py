@@ -16,7 +16,18 @@ caches and no global RNG, so several detectors live in one process and each give
 Sampling: snippets are taken by time (:func:`adatad.engine.infer.snippet_plan`), sliding windows as in testing
 (``dataset.test.window_overlap_ratio``), each video decoded once, forward, with its windows cut from memory
 (:func:`adatad.data.stream.stream_windows`), windows merged per video and soft-NMS'd as ``adatad test`` does
-(:func:`adatad.models.postprocess.video_detections`).
+(:func:`adatad.models.postprocess.video_detections`). With ``dataset.scale_factor`` s > 1 a window of ``window_size``
+snippets reads ``window_size x s`` frames on the finer grid (every ``snippet_stride / s``-th frame), as
+:class:`adatad.data.datasets.SlidingWindowDataset` does.
+
+Whole-video models (``dataset.sampling="resize"``, the ActivityNet recipes): each video is sampled uniformly to
+``window_size x scale_factor`` frames (:func:`adatad.data.resize.resize_frame_indices`, as
+:class:`adatad.data.resize.ResizeDataset`), one forward pass, and OpenTAD's non-sliding post-processing
+(:func:`adatad.models.classifier.whole_video_results`), with the external video classifier when the config has
+``post_processing.external_cls``. That classifier knows only the videos in its file: the video is looked up by its
+name (the file name without extension and without ``dataset.video_prefix``, e.g. ``v_X.mp4`` -> ``X``), and a
+video it lacks stops with a :class:`adatad.models.classifier.ClassifierError`. Seconds come from the decoder's
+duration (frames / fps), where ``adatad test`` uses the annotation file's (equal for well-probed annotations).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import torch
 
 from adatad.annotation_io import load_class_map
 from adatad.config import load_config, resolve_config
+from adatad.data.resize import resize_frame_indices
 from adatad.data.stream import stream_windows
 from adatad.data.video import VideoError, VideoReader
 from adatad.data.windows import sliding_windows
@@ -44,6 +56,7 @@ from adatad.engine.builders import build_test_transform
 from adatad.engine.checkpoint import CheckpointError, load_checkpoint, load_detector_checkpoint
 from adatad.engine.infer import snippet_plan
 from adatad.errors import UserError
+from adatad.models.classifier import ClassifierError, ExternalClassifier, build_classifier, whole_video_results
 from adatad.models.detector import build_detector
 from adatad.models.postprocess import detection_records, video_detections
 
@@ -210,6 +223,7 @@ class _Job:
     snippet_frames: np.ndarray
     windows: list[tuple[int, int]]
     meta_fps: float
+    num_snippets: int
     cands: list = field(default_factory=list)
     starts: list = field(default_factory=list)
     pending: int = 0  # windows waiting in the batch
@@ -277,6 +291,28 @@ def _class_names(given, checkpoint_names, cfg: dict, num_classes: int) -> list[s
     return list(names)
 
 
+def _uses_classifier(cfg: dict) -> bool:
+    return cfg["dataset"].get("sampling") == "resize" and bool(cfg["post_processing"].get("external_cls"))
+
+
+def classifier_for(cfg: dict, num_classes: int) -> ExternalClassifier | None:
+    """The external video classifier of a whole-video (resize) config, or None for a model that names its own
+    classes (the ``_cls`` variants); a class-agnostic 1-class model without one is refused (it cannot label)."""
+    if _uses_classifier(cfg):
+        return build_classifier(cfg["post_processing"]["external_cls"])
+    _refuse_unlabelled(cfg, num_classes)
+    return None
+
+
+def _refuse_unlabelled(cfg: dict, num_classes: int) -> None:
+    if cfg["dataset"].get("sampling") == "resize" and cfg["dataset"].get("class_agnostic") and num_classes == 1:
+        raise UserError(
+            "this model is class-agnostic (dataset.class_agnostic, a 1-class head): its detections are labelled by an "
+            "external video classifier, and the config has none; set post_processing.external_cls (e.g. --cfg-options "
+            "post_processing.external_cls.type=CUHKANETClassifier post_processing.external_cls.path=FILE)"
+        )
+
+
 class Detector:
     """A trained detector on one device. Call it on a video (a file, or a uint8 ``[T, H, W, 3]`` tensor with
     ``fps``) to get :class:`Detections`; :meth:`run` goes through many videos, batching windows across them.
@@ -301,14 +337,16 @@ class Detector:
         self.batch_windows = int(batch_windows)
         self.transform = build_test_transform(cfg)
         d = cfg["dataset"]
-        if d.get("sampling", "windows") == "resize":
-            raise UserError(
-                'this model was trained on whole videos resized to a fixed length (dataset.sampling="resize", '
-                "ActivityNet recipes); adatad.Detector / `adatad infer` run sliding windows and do not support it yet: "
-                "use `adatad test` with the config and checkpoint"
-            )
+        self.resize = d.get("sampling", "windows") == "resize"  # whole videos resized to window_size x scale_factor
         self.snippet_stride = int(d["feature_stride"]) * int(d["sample_stride"])
         self.window_size = int(d["window_size"])
+        self.scale_factor = int(d.get("scale_factor", 1))
+        if not self.resize and (self.scale_factor < 1 or self.snippet_stride % self.scale_factor):
+            raise UserError(f"dataset.scale_factor={self.scale_factor} must be a positive divisor of the snippet stride "
+                            f"{self.snippet_stride} (dataset.feature_stride x dataset.sample_stride)")  # fmt: skip
+        self.classifier: ExternalClassifier | None = classifier_for(cfg, int(getattr(model, "num_classes", 0))) if self.resize else None
+        if self.classifier is not None:
+            self.class_names = list(self.classifier.classes)
         self.checkpoint: str | None = None
         self.load_info: dict = {}
 
@@ -335,7 +373,11 @@ class Detector:
         with torch.random.fork_rng(devices=[]):  # the throw-away initialisation leaves the caller's RNG stream alone
             model = build_detector(cfg, load_pretrained=False)
         info = load_detector_checkpoint(model, path, prefer_ema=prefer_ema, ckpt=ckpt)
-        names = _class_names(class_names, info["class_names"], cfg, model.num_classes)
+        if _uses_classifier(cfg):  # labels come from the external classifier's file (a 1-class head has no names)
+            names = []
+        else:
+            _refuse_unlabelled(cfg, model.num_classes)
+            names = _class_names(class_names, info["class_names"], cfg, model.num_classes)
         det = cls(model, cfg, names, device, score_threshold=score_threshold, batch_windows=batch_windows)
         det.checkpoint, det.load_info = str(path), info
         return det
@@ -386,9 +428,8 @@ class Detector:
                 bar.total += len(job.windows)
                 bar.refresh()
                 try:  # one forward decode of the video, its windows cut from memory (adatad.data.stream)
-                    for k, frames, mask in stream_windows(job.source, job.snippet_frames, job.windows, self.window_size):
-                        clip = self.transform(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())
-                        batch.append((job, job.windows[k][0], clip, torch.from_numpy(mask)))
+                    for start, clip, mask in self._items(job):
+                        batch.append((job, start, clip, mask))
                         job.pending += 1
                         if len(batch) == n_batch:
                             self._forward(batch)
@@ -419,10 +460,46 @@ class Detector:
         else:
             source = VideoReader(item, backend=self.cfg["dataset"]["backend"])
             name = name or Path(item).stem
+        if self.resize:  # one item: the whole video on the resize grid (ResizeDataset's frames)
+            prefix = str(self.cfg["dataset"].get("video_prefix") or "")
+            if prefix and name.startswith(prefix) and len(name) > len(prefix):
+                name = name[len(prefix) :]  # ActivityNet: v_X.mp4 is video X (annotation and classifier ids)
+            if self.classifier is not None:
+                try:  # before decoding: a clear error naming the file and the video
+                    self.classifier.check_videos([name])
+                except ClassifierError as e:
+                    source.close()
+                    raise ClassifierError(
+                        f"{e}. A class-agnostic model labels only the videos of its classifier file: add this video's "
+                        "scores to the file, or use a model with its own class head (OpenTAD's _cls configs)"
+                    ) from None
+                except Exception:
+                    source.close()
+                    raise
+            idx = resize_frame_indices(source.num_frames, self.window_size, self.scale_factor)
+            return _Job(name, item, source, idx, [(0, self.window_size)], -1.0, self.window_size)
         reference_fps = self.cfg["inference"]["reference_fps"]
-        plan, meta_fps = snippet_plan(source.num_frames, source.fps, self.snippet_stride, reference_fps)
-        windows = sliding_windows(len(plan), self.window_size, self.cfg["dataset"]["test"]["window_overlap_ratio"])
-        return _Job(name, item, source, np.asarray(plan, dtype=np.int64), windows, meta_fps)
+        s = self.scale_factor  # frames the backbone sees per snippet: the grid is every snippet_stride / s frames
+        plan, meta_fps = snippet_plan(source.num_frames, source.fps, self.snippet_stride // s, reference_fps)
+        n_snippets = len(plan) if s == 1 else len(snippet_plan(source.num_frames, source.fps, self.snippet_stride, reference_fps)[0])
+        windows = sliding_windows(n_snippets, self.window_size, self.cfg["dataset"]["test"]["window_overlap_ratio"])
+        return _Job(name, item, source, np.asarray(plan, dtype=np.int64), windows, meta_fps, n_snippets)
+
+    def _items(self, job: _Job) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """``(window start snippet, clip [3, window_size x s, H, W], mask bool [window_size])`` of each window."""
+        if self.resize:
+            frames = job.source.get_frames(job.snippet_frames)
+            yield 0, self._clip(frames), torch.ones(self.window_size, dtype=torch.bool)
+            return
+        s = self.scale_factor
+        spans = [(a * s, b * s) for a, b in job.windows]
+        for k, frames, frame_mask in stream_windows(job.source, job.snippet_frames, spans, self.window_size * s):
+            mask = torch.zeros(self.window_size, dtype=torch.bool)
+            mask[: int(frame_mask.sum()) // s] = True  # valid snippets = valid frames // s (SlidingWindowDataset)
+            yield job.windows[k][0], self._clip(frames), mask
+
+    def _clip(self, frames: np.ndarray) -> torch.Tensor:
+        return self.transform(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())
 
     @torch.no_grad()
     def _forward(self, batch: list) -> None:
@@ -450,6 +527,22 @@ class Detector:
     def _merge(self, job: _Job) -> Detections:
         src = job.source
         duration = src.num_frames / src.fps if src.fps > 0 else src.duration
+        info = dict(
+            fps=src.fps,
+            num_frames=src.num_frames,
+            duration=duration,
+            width=src.width,
+            height=src.height,
+            num_windows=len(job.windows),
+            num_snippets=job.num_snippets,
+        )
+        if self.resize:
+            cand = job.cands[0]
+            meta = dict(video_name=job.name, fps=-1, duration=duration, resize_length=self.window_size)
+            nms = self.cfg["post_processing"]["nms"]
+            records = whole_video_results(cand["segments"], cand["scores"], cand["labels"], meta, nms, self.classifier, self.class_names)
+            records = [r for r in records if r["score"] >= self.score_threshold]
+            return Detections.from_records(job.name, records, info, job.path)
         metas = [
             dict(
                 video_name=job.name,
@@ -463,14 +556,5 @@ class Detector:
             for start in job.starts
         ]
         det = video_detections(job.cands, metas, self.cfg["post_processing"]["nms"])
-        info = dict(
-            fps=src.fps,
-            num_frames=src.num_frames,
-            duration=duration,
-            width=src.width,
-            height=src.height,
-            num_windows=len(job.windows),
-            num_snippets=len(job.snippet_frames),
-        )
         records = detection_records(det, self.class_names, min_score=self.score_threshold, video=job.name)
         return Detections.from_records(job.name, records, info, job.path)

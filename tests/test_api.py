@@ -260,3 +260,87 @@ def test_each_frame_is_decoded_once(ckpts, tmp_path, decoded_frames):
     assert dets.info["num_windows"] >= 2, dets.info  # the windows overlap, so window by window decodes frames twice
     assert len(decoded_frames) == len(set(decoded_frames))  # each once, up to the last snippet's frame
     assert dets.info["num_frames"] - 8 <= len(decoded_frames) <= dets.info["num_frames"]
+
+
+def _test_predictions(cfg_path: Path, ckpt: Path, overrides: list[str], work: Path) -> dict:
+    """`adatad test`'s own path (dataset, loader, merge) on the checkpoint: {video: records}."""
+    from adatad.engine.runner import run_testing
+
+    res = run_testing(load_config(cfg_path, overrides), ckpt, work, device="cpu", not_eval=True)
+    assert res is not None
+    return json.loads(Path(res["predictions"]).read_text())["results"]
+
+
+def test_detector_with_scale_factor_gives_what_adatad_test_gives(ckpts, tmp_path):
+    """dataset.scale_factor=2: each window reads window x 2 frames on the finer grid (every snippet_stride / 2
+    frames), as SlidingWindowDataset does; the model refuses any other number of frames, so a Detector that read the
+    snippet grid would fail here."""
+    opts = ["dataset.scale_factor=2"]
+    ckpt = save_tiny_checkpoint(tmp_path / "s2.pth", ckpts["cfg"], seed=2, cfg_options=opts)
+    preds = _test_predictions(ckpts["cfg"], ckpt, opts, tmp_path / "test")
+    det = Detector.from_checkpoint(ckpt, device="cpu", score_threshold=0, batch_windows=2)
+    assert det.scale_factor == 2 and det.model.scale_factor == 2
+    paths = [Path(ckpts["videos"][0]).parent / f"{video}.mp4" for video in preds]
+    for dets, (video, records) in zip(det.run(paths, progress=False), preds.items()):  # the test's batches (2 windows)
+        assert dets.video == video and dets.info["num_windows"] >= 1
+        assert len(dets) == len(records) > 0 and dets.records() == records
+
+
+@pytest.fixture(scope="module")
+def anet_ckpt(tmp_path_factory):
+    """A random-weight whole-video (resize, scale_factor 2) class-agnostic checkpoint of configs/demo/anet_demo.py on
+    a tiny ActivityNet-like set (v_<id>.mp4 videos, a CUHK-layout classifier file)."""
+    from adatad.commands.demo import data_overrides
+    from adatad.config import packaged_config
+    from adatad.data.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("api_anet")
+    data = generate_dataset(root / "data", 2, 3, (6.0, 12.0), 15.0, (32, 32), seed=1, layout="anet", progress=False)
+    cfg_path = root / "anet.py"
+    cfg_path.write_text(f'_base_ = ["{packaged_config("demo/anet_demo.py")}"]\n')
+    opts = data_overrides(Path(data["root"]), anet=True) + ["solver.test.num_workers=0"]
+    ckpt = save_tiny_checkpoint(root / "anet.pth", cfg_path, seed=3, cfg_options=opts)
+    return dict(root=root, data=data, cfg=cfg_path, opts=opts, ckpt=ckpt)
+
+
+def test_detector_on_a_resize_model_gives_what_adatad_test_gives(anet_ckpt, tmp_path):
+    """Whole-video model: the video resized to 32 x 2 frames, one forward, OpenTAD's non-sliding post-processing and
+    the CUHK classifier fusion (labels and scores from the classifier file, looked up by the id without "v_")."""
+    a = anet_ckpt
+    preds = _test_predictions(a["cfg"], a["ckpt"], a["opts"], tmp_path / "test")
+    det = Detector.from_checkpoint(a["ckpt"], device="cpu", score_threshold=0)
+    assert det.resize and det.classifier is not None and det.class_names == det.classifier.classes
+    assert det.model.num_classes == 1
+    paths = [Path(a["data"]["video_dir"]) / f"v_{video}.mp4" for video in preds]
+    for dets, (video, records) in zip(det.run(paths, batch_windows=4, progress=False), preds.items()):
+        assert dets.video == video and dets.info["num_windows"] == 1  # one batch of 3 videos, as the test loader's
+        assert len(dets) == len(records) > 0 and dets.records() == records
+        top2 = {det.classifier.classes[int(i)] for i in det.classifier.ranked(video)[0]}
+        assert set(dets.labels) == top2  # every proposal copied to the video's two best classes
+    with VideoReader(paths[-1]) as r:  # an unknown video (a tensor named otherwise): the classifier has no scores for it
+        frames, fps = r.get_frames(np.arange(r.num_frames)), r.fps
+    from adatad.models.classifier import ClassifierError
+
+    with pytest.raises(ClassifierError, match=r"cuhk_val_simp_7\.json has no scores for video .street.*own class head"):
+        det(frames, fps=fps, name="street")
+    same = det(frames, fps=fps, name=f"v_{video}")  # the last video again, from memory, alone in its batch
+    assert same.video == video and same.labels == dets.labels
+    assert np.allclose(same.segments, dets.segments, atol=0.011) and np.allclose(same.scores, dets.scores, atol=2e-4)
+
+
+def test_detector_on_a_resize_model_without_classifier(anet_ckpt, tmp_path):
+    """A whole-video model that names its own classes (OpenTAD's `_cls` variant: 5-class head, no classifier) runs on
+    any video; a class-agnostic one without a classifier is refused with a message saying what to set."""
+    from adatad.errors import UserError
+
+    a = anet_ckpt
+    opts = a["opts"] + ["dataset.class_agnostic=False", "model.head.num_classes=5", "post_processing.external_cls=None"]
+    ckpt = save_tiny_checkpoint(tmp_path / "cls.pth", a["cfg"], seed=4, cfg_options=opts)
+    preds = _test_predictions(a["cfg"], ckpt, opts, tmp_path / "test")
+    det = Detector.from_checkpoint(ckpt, device="cpu", score_threshold=0)
+    assert det.classifier is None and det.class_names == ["MoveRight", "MoveLeft", "Grow", "Shrink", "Blink"]
+    paths = [Path(a["data"]["video_dir"]) / f"v_{video}.mp4" for video in preds]
+    for dets, (video, records) in zip(det.run(paths, batch_windows=4, progress=False), preds.items()):  # the test's batch
+        assert dets.video == video and len(dets) == len(records) > 0 and dets.records() == records
+    with pytest.raises(UserError, match="class-agnostic.*post_processing.external_cls"):
+        Detector.from_checkpoint(a["ckpt"], device="cpu", cfg_options=["post_processing.external_cls=None"])

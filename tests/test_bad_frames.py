@@ -62,6 +62,20 @@ def test_train_item_replacement_is_a_function_of_index_and_seed(bad_dataset):
     assert good["metas"]["bad_samples"] == []
 
 
+def test_resize_item_replacement_is_the_training_rule(bad_dataset):
+    """ResizeDataset (whole videos) replaces a bad training video exactly as TrainDataset does (one shared rule)."""
+    from adatad.data.datasets import replacement_seed
+    from adatad.data.resize import ResizeDataset
+
+    ds = ResizeDataset(bad_dataset["anno_file"], bad_dataset["class_file"], bad_dataset["video_dir"], resize_length=32)
+    bad = [v.name for v in ds.videos].index(BAD_TRAIN)
+    a = ds[(bad, 123)]
+    assert a["metas"]["video_name"] == ds.videos[(bad + 1) % len(ds)].name
+    (failure,) = a["metas"]["bad_samples"]
+    assert failure["video"] == BAD_TRAIN and failure["frame"] is not None
+    assert torch.equal(a["inputs"], ds._load((bad + 1) % len(ds), replacement_seed(123, 1), True)["inputs"])
+
+
 def test_train_and_test_with_corrupt_videos(bad_dataset, tmp_path):
     cfg = write_tiny_config(tmp_path / "tiny.py", bad_dataset)
     work = tmp_path / "run"

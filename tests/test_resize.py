@@ -251,14 +251,16 @@ def test_dry_run_counts_the_videos_opentad_keeps(fx, tmp_path, cfg_file):
     assert count_training_items(load_config(cfg_file, opts)) == len(fx["datasets"]["nofilter"]["videos"])
 
 
-def test_detector_api_refuses_resize_models(cfg_file):
-    from adatad import Detector
-    from adatad.config import load_config
-    from adatad.errors import UserError
+def test_resize_sampling_refuses_the_snippet_cache(cfg_file, tmp_path):
+    """The snippet cache holds every snippet_stride-th frame only: a whole-video resize reads other frames, so a config
+    with both stops with one line naming the key (never a silent read of the videos, nor wrong frames)."""
+    from adatad.config import ConfigError, load_config
+    from adatad.engine.builders import build_dataset
 
-    cfg = load_config(cfg_file, ['dataset.sampling="resize"'])
-    with pytest.raises(UserError, match=r'dataset.sampling="resize".*adatad test'):
-        Detector(torch.nn.Identity(), cfg, ["a"], device="cpu")
+    cfg = load_config(cfg_file, ['dataset.sampling="resize"', f"dataset.cache_dir={tmp_path / 'cache'}"])
+    for split in ("train", "test"):
+        with pytest.raises(ConfigError, match=r"dataset.cache_dir=.*cannot serve dataset.sampling=\"resize\""):
+            build_dataset(cfg, split)
 
 
 @pytest.mark.parametrize("topk", ["2000", "40"])

@@ -74,6 +74,28 @@ def replacement_seed(seed: int, attempt: int) -> int:
     return int(np.random.SeedSequence((int(seed), 0xBADF, int(attempt))).generate_state(1, dtype=np.uint32)[0])
 
 
+def load_with_replacement(videos: Sequence[VideoInfo], index: int, seed: int | None, load) -> dict:
+    """Training items survive bad videos: ``load(index, seed)``, and when its video fails to decode
+    (:class:`VideoError`), ``load(index + attempt, replacement_seed(seed, attempt))`` for ``attempt = 1, 2, ...``
+    (modulo ``len(videos)``), so the replacement is a function of ``(index, seed)`` alone (exact resume holds).
+    ``metas["bad_samples"]`` of the returned item lists each failure (``video``, ``path``, ``frame``, ``error``): the
+    trainer counts and logs them (this may be a worker). All videos failing raises :class:`VideoError`."""
+    failures: list[dict] = []
+    for attempt in range(len(videos)):
+        j = (index + attempt) % len(videos)
+        try:
+            out = load(j, seed if seed is None or attempt == 0 else replacement_seed(seed, attempt))
+        except VideoError as e:
+            failures.append({"video": videos[j].name, "path": str(videos[j].path), "frame": e.frame, "error": str(e)})
+            continue
+        out["metas"]["bad_samples"] = failures
+        return out
+    raise VideoError(
+        f"all {len(videos)} training videos failed to decode (first: {failures[0]['error']}); "
+        "run `adatad prepare check --decode` to list the bad files"
+    )
+
+
 def _split_item(item) -> tuple[int, int | None]:
     if isinstance(item, tuple):
         index, seed = item
@@ -223,27 +245,9 @@ class TrainDataset(_VideoDatasetBase):
         return len(self.videos)
 
     def __getitem__(self, item) -> dict:
-        """The item at ``index``; when its video fails to decode, the next index (``index + 1, index + 2, ...``
-        modulo the length) with a seed derived from ``(seed, attempt)``, so the replacement is a function of
-        ``(index, seed)`` alone (exact resume holds). ``metas["bad_samples"]`` lists each failure
-        (``video``, ``path``, ``frame``, ``error``): the trainer counts and logs them (this may be a worker)."""
+        """The item at ``index``; when its video fails to decode, a replacement (:func:`load_with_replacement`)."""
         index, seed = _split_item(item)
-        failures: list[dict] = []
-        for attempt in range(len(self.videos)):
-            j = (index + attempt) % len(self.videos)
-            s = seed if seed is None or attempt == 0 else replacement_seed(seed, attempt)
-            try:
-                out = self._load(j, s)
-            except VideoError as e:
-                v = self.videos[j]
-                failures.append({"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)})
-                continue
-            out["metas"]["bad_samples"] = failures
-            return out
-        raise VideoError(
-            f"all {len(self.videos)} training videos failed to decode (first: {failures[0]['error']}); "
-            "run `adatad prepare check --decode` to list the bad files"
-        )
+        return load_with_replacement(self.videos, index, seed, self._load)
 
     def _load(self, index: int, seed: int | None) -> dict:
         v = self.videos[index]

@@ -40,7 +40,7 @@ import torch
 from adatad.annotation_io import AnnotationError, load_class_map, read_annotation_json, read_text_file
 
 from .annotations import VideoInfo, _is_number, _subset_matches
-from .datasets import _as_tensor_clip, _check_videos_exist, _split_item, item_generators, replacement_seed
+from .datasets import _as_tensor_clip, _check_videos_exist, _split_item, item_generators, load_with_replacement
 from .video import VideoError, VideoReader
 
 __all__ = ["GT_MIN_SCALE", "ResizeDataset", "load_resize_annotations", "resize_frame_indices", "resize_segments"]
@@ -236,15 +236,4 @@ class ResizeDataset(torch.utils.data.Dataset):
         index, seed = _split_item(item)
         if self.test_mode:
             return self._load(index, seed, decode_errors_fatal=False)
-        failures: list[dict] = []
-        for attempt in range(len(self.videos)):
-            j = (index + attempt) % len(self.videos)
-            try:
-                out = self._load(j, seed if seed is None or attempt == 0 else replacement_seed(seed, attempt), True)
-            except VideoError as e:
-                failures.append({"video": self.videos[j].name, "path": str(self.videos[j].path), "frame": e.frame, "error": str(e)})
-                continue
-            out["metas"]["bad_samples"] = failures
-            return out
-        raise VideoError(f"all {len(self.videos)} training videos failed to decode (first: {failures[0]['error']}); "
-                         "run `adatad prepare check --decode` to list the bad files")  # fmt: skip
+        return load_with_replacement(self.videos, index, seed, lambda j, s: self._load(j, s, True))

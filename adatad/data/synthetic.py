@@ -21,6 +21,9 @@ Building blocks:
 - :func:`render_video`: a spec -> iterator of ``uint8`` frames ``[H, W, 3]`` (RGB);
 - :func:`write_video`: frames -> H.264 file (PyAV), any frame rate (29.97 as ``Fraction(30000, 1001)``);
 - :func:`generate_dataset`: a whole dataset (videos + OpenTAD annotation JSON + class map), cached.
+- :func:`anet_like_actions` / ``generate_dataset(layout="anet")``: an "ActivityNet-like" set (one class per
+  video, 1-2 long actions covering a large part of it) in OpenTAD's ActivityNet layout, with a video-level
+  classifier file (:func:`noisy_video_scores`, CUHK ``cuhk_val_simp_7.json`` layout) made from the ground truth.
 
 The annotation format is OpenTAD's (see ``adatad/data/thumos14/README.md``): the train split is
 stored as subset ``"training"`` and the test split as subset ``"validation"``.
@@ -45,9 +48,11 @@ __all__ = [
     "STEADY",
     "PlantedAction",
     "VideoSpec",
+    "anet_like_actions",
     "as_fraction",
     "frame_range",
     "generate_dataset",
+    "noisy_video_scores",
     "random_video_spec",
     "render_video",
     "write_video",
@@ -63,7 +68,11 @@ STEADY = "_Steady"
 """Label of unannotated distractor objects that just stay put (never a class)."""
 
 MANIFEST_NAME = "synthetic_manifest.json"
-SUBSET_NAMES = {"train": "training", "test": "validation"}  # OpenTAD's THUMOS naming
+SUBSET_NAMES = {"train": "training", "test": "validation"}  # OpenTAD's THUMOS naming (and ActivityNet's)
+LAYOUTS = ("thumos", "anet")
+ANET_VIDEO_PREFIX = "v_"  # OpenTAD reads ActivityNet video X from v_X.mp4 (PrepareVideoInfo(prefix="v_"))
+ANET_ANNOTATION = "activity_net.v1-3.min.json"
+ANET_CLASSIFIER = "cuhk_val_simp_7.json"
 
 # Geometry, in units of the central square's side S = min(H, W); offsets are from the frame centre.
 _MOVE_HALF_SPAN = 0.22  # MoveRight/MoveLeft travel from -0.22 S to +0.22 S (plus the instance's x offset)
@@ -309,6 +318,50 @@ def random_video_spec(
     )
 
 
+def anet_like_actions(
+    duration: float,
+    classes: Sequence[str] = CLASSES,
+    seed: int | Sequence[int] = 0,
+    num_actions: tuple[int, int] = (1, 2),
+    coverage: tuple[float, float] = (0.2, 0.6),
+) -> list[tuple[str, float, float]]:
+    """ActivityNet-like ground truth of one video: ``num_actions`` (inclusive range) non-overlapping instances of
+    ONE class (drawn from ``classes``; ActivityNet videos show one activity) that together cover a fraction
+    ``coverage`` of the video, separated and framed by random gaps. Returns ``[(label, start_s, end_s), ...]`` for
+    :func:`random_video_spec`'s ``actions``."""
+    lo, hi = num_actions
+    if not 1 <= lo <= hi:
+        raise ValueError(f"num_actions must satisfy 1 <= min <= max, got {num_actions}")
+    if not 0 < coverage[0] <= coverage[1] < 1:
+        raise ValueError(f"coverage must satisfy 0 < min <= max < 1, got {coverage}")
+    rng = np.random.default_rng(seed)
+    label = str(rng.choice(list(classes)))
+    k = int(rng.integers(lo, hi + 1))
+    covered = float(rng.uniform(*coverage)) * duration
+    lengths = covered * rng.dirichlet(np.full(k, 4.0))  # similar lengths, never tiny
+    gaps = (duration - covered) * rng.dirichlet(np.full(k + 1, 2.0))  # before, between and after the instances
+    out, t = [], 0.0
+    for length, gap in zip(lengths, gaps[:-1]):
+        t += float(gap)
+        out.append((label, round(t, 3), min(round(t + float(length), 3), float(duration))))
+        t += float(length)
+    return out
+
+
+def noisy_video_scores(label: str, classes: Sequence[str], seed: int | Sequence[int] = 0, accuracy: float = 0.9) -> list[float]:
+    """Video-level class scores made from the ground-truth ``label``, the way a decent classifier looks: the true
+    class gets a high noisy score (U(0.5, 0.95)) and the others low random ones (U(0, 0.3)), except that with
+    probability ``1 - accuracy`` one wrong class outranks it. One float per class, ``classes`` order."""
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(0.0, 0.3, size=len(classes))
+    true = list(classes).index(label)
+    scores[true] = rng.uniform(0.5, 0.95)
+    if len(classes) > 1 and rng.uniform() >= accuracy:
+        wrong = int(rng.choice([i for i in range(len(classes)) if i != true]))
+        scores[wrong] = min(1.0, scores[true] + rng.uniform(0.02, 0.2))
+    return [round(float(x), 4) for x in scores]
+
+
 def _check_size(size: Sequence[int]) -> None:
     if len(size) != 2 or any(int(v) < 16 or int(v) % 2 for v in size):
         raise ValueError(f"size must be (H, W) with even values >= 16 (H.264 4:2:0), got {tuple(size)}")
@@ -530,6 +583,8 @@ def generate_dataset(
     distractor_prob: float = 0.0,
     same_segment_prob: float = 0.0,
     overlap_prob: float = 0.2,
+    layout: str = "thumos",
+    classifier_accuracy: float = 0.9,
 ) -> dict:
     """Write a synthetic TAD dataset (or reuse the one already there).
 
@@ -539,6 +594,13 @@ def generate_dataset(
         out_dir/annotations/anno.json            OpenTAD format, subsets "training" (train) / "validation" (test)
         out_dir/annotations/category_idx.txt     one class name per line, in ``classes`` order
         out_dir/synthetic_manifest.json          parameters + generator version (the cache key)
+
+    ``layout="anet"`` (ActivityNet-like, OpenTAD's ActivityNet layout): one class per video and 1-2 long
+    instances covering 20-60 % of it (:func:`anet_like_actions`), videos ``videos/v_<name>.<video_ext>`` (the
+    annotation ids have no ``v_``, as ActivityNet's), ``annotations/activity_net.v1-3.min.json``, and a
+    video-level classifier ``classifiers/cuhk_val_simp_7.json`` (CUHK layout ``{"results": {id: [score per
+    class]}, "class": [names]}``, test videos, :func:`noisy_video_scores` with ``classifier_accuracy``); the
+    returned dict then also has ``"classifier_file"``.
 
     Video ``i`` of a split depends only on ``(seed, split, i)`` and the other parameters, so
     ``num_train`` does not change the test videos.
@@ -559,6 +621,8 @@ def generate_dataset(
         same_segment_prob: probability that an overlapping pair of actions shares one segment (multi-label
             ground truth, see :func:`random_video_spec`). 0 by default.
         overlap_prob: probability that an action gets a second, overlapping action of another class (0.2).
+        layout: ``"thumos"`` (default) or ``"anet"`` (see above).
+        classifier_accuracy: ``layout="anet"``: how often the generated classifier ranks the true class first.
 
     Returns:
         ``{"root", "video_dir", "anno_file", "class_file", "manifest"}`` as strings, plus ``"cached"`` (bool):
@@ -575,6 +639,10 @@ def generate_dataset(
         raise ValueError(f"duration_range must satisfy 0 < min <= max, got {duration_range}")
     _check_size(size)
     video_ext = video_ext.lstrip(".")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    anet = layout == "anet"
+    prefix = ANET_VIDEO_PREFIX if anet else ""
     fps_list = [as_fraction(f) for f in (fps_choices if fps_choices else [fps])]
 
     root = Path(out_dir)
@@ -583,10 +651,13 @@ def generate_dataset(
     paths = {
         "root": str(root),
         "video_dir": str(video_dir),
-        "anno_file": str(anno_dir / "anno.json"),
+        "anno_file": str(anno_dir / (ANET_ANNOTATION if anet else "anno.json")),
         "class_file": str(anno_dir / "category_idx.txt"),
         "manifest": str(root / MANIFEST_NAME),
     }
+    classifier_file = root / "classifiers" / ANET_CLASSIFIER
+    if anet:
+        paths["classifier_file"] = str(classifier_file)
     params = _params(
         version=GENERATOR_VERSION,
         num_train=int(num_train),
@@ -603,6 +674,8 @@ def generate_dataset(
         **({"same_segment_prob": float(same_segment_prob)} if same_segment_prob > 0 else {}),  # old caches stay valid
         **({"overlap_prob": float(overlap_prob)} if overlap_prob != 0.2 else {}),
     )
+    if anet:  # only then: the cache key of the THUMOS-like sets is unchanged
+        params.update(layout=layout, classifier_accuracy=float(classifier_accuracy))
     manifest_path = Path(paths["manifest"])
     old_videos: list[str] = []
     if manifest_path.is_file():
@@ -614,6 +687,7 @@ def generate_dataset(
                 and all((video_dir / v).is_file() for v in old_videos)
                 and Path(paths["anno_file"]).is_file()
                 and Path(paths["class_file"]).is_file()
+                and (not anet or classifier_file.is_file())
             ):
                 return {**paths, "cached": True}
         except (json.JSONDecodeError, OSError, TypeError, AttributeError):
@@ -627,6 +701,10 @@ def generate_dataset(
             rng = np.random.default_rng([int(seed), split_id, i, 0])
             dur = float(rng.uniform(lo, hi))
             vid_fps = fps_list[int(rng.integers(len(fps_list)))]
+            planted = None
+            if anet:  # on the video's exact duration (a whole number of frames)
+                exact = float(max(1, int(round(dur * float(vid_fps)))) / vid_fps)
+                planted = anet_like_actions(exact, classes, seed=[int(seed), split_id, i, 2])
             spec = random_video_spec(
                 f"synth_{split}_{i:04d}",
                 dur,
@@ -637,12 +715,13 @@ def generate_dataset(
                 distractor_prob=distractor_prob,
                 same_segment_prob=same_segment_prob,
                 overlap_prob=overlap_prob,
+                actions=planted,
             )
             specs.append((split, spec))
 
     video_dir.mkdir(parents=True, exist_ok=True)
     anno_dir.mkdir(parents=True, exist_ok=True)
-    new_names = {f"{spec.name}.{video_ext}" for _, spec in specs}
+    new_names = {f"{prefix}{spec.name}.{video_ext}" for _, spec in specs}
     for stale in old_videos:  # only files this generator wrote before
         if stale not in new_names and (video_dir / stale).is_file():
             (video_dir / stale).unlink()
@@ -654,7 +733,7 @@ def generate_dataset(
         iterator = tqdm(specs, desc=f"synthetic videos -> {video_dir}", unit="video")
     database = {}
     for split, spec in iterator:
-        write_video(video_dir / f"{spec.name}.{video_ext}", render_video(spec), spec.fps, gop=gop)
+        write_video(video_dir / f"{prefix}{spec.name}.{video_ext}", render_video(spec), spec.fps, gop=gop)
         database[spec.name] = {
             "subset": SUBSET_NAMES[split],
             "duration": spec.duration,
@@ -665,6 +744,13 @@ def generate_dataset(
 
     _atomic_write(Path(paths["anno_file"]), json.dumps({"database": database}, indent=1) + "\n")
     _atomic_write(Path(paths["class_file"]), "".join(f"{c}\n" for c in classes))
+    if anet:
+        scores = {
+            spec.name: noisy_video_scores(spec.actions[0].label, classes, [int(seed), 1, i, 3], classifier_accuracy)
+            for i, (_, spec) in enumerate(s for s in specs if s[0] == "test")
+        }
+        classifier_file.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(classifier_file, json.dumps({"results": scores, "class": classes}) + "\n")
     manifest = {
         "generator": "adatad.data.synthetic",
         "params": params,

@@ -106,6 +106,13 @@ def _resize_dataset(cfg: dict, split: str, decode_threads: int) -> ResizeDataset
     if d["sampling"] != "resize":
         raise ConfigError('config: dataset.video_prefix and dataset.class_agnostic are '
                          'implemented for dataset.sampling="resize" only')  # fmt: skip
+    if d["cache_dir"]:
+        raise ConfigError(
+            f'config: dataset.cache_dir={d["cache_dir"]!r} cannot serve dataset.sampling="resize": the cache holds '
+            "every snippet_stride-th frame of each video (sliding windows), and resizing a whole video to "
+            f"window_size x scale_factor = {int(d['window_size']) * int(d['scale_factor'])} frames reads frames at "
+            "other positions; set dataset.cache_dir=None (the videos are decoded)"
+        )
     return ResizeDataset(
         **_paths(cfg), subset_name=s["subset_name"], resize_length=d["window_size"], scale_factor=d["scale_factor"],
         transform=build_transform(cfg, split), block_list=d["block_list"], video_ext=d["video_ext"],
