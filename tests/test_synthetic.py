@@ -77,9 +77,20 @@ def test_deterministic_and_seed_dependent(dataset, tmp_path):
     a1 = Path(dataset["anno_file"]).read_text()
     assert Path(again["anno_file"]).read_text() == a1
     assert Path(other["anno_file"]).read_text() != a1
+    # every planted action and rendering parameter is the same (the manifest records the specs; rendering a spec
+    # is pure numpy), so the encoder gets the same frames ...
+    m1, m2 = (json.loads(Path(p["manifest"]).read_text()) for p in (dataset, again))
+    assert m1["specs"] == m2["specs"]
+    spec = syn.random_video_spec("x", 6.0, 30.0, (32, 48), seed=[3, 0, 1, 1])
+    assert all(np.array_equal(a, b) for a, b in zip(syn.render_video(spec), syn.render_video(spec)))
+    # ... but x264's output is not always bit-identical from one encode to the next in the same process (observed on
+    # a loaded machine after other tests decoded video: some encodes differ from frame ~7 on), so the decoded videos
+    # are compared by PSNR: the same content, possibly other encoder decisions
     f1, _ = decode_all(Path(dataset["video_dir"]) / "synth_train_0001.mp4")
     f2, _ = decode_all(Path(again["video_dir"]) / "synth_train_0001.mp4")
-    assert np.array_equal(f1, f2)
+    assert f1.shape == f2.shape
+    mse = float(np.mean((f1.astype(np.float64) - f2) ** 2))
+    assert mse == 0 or 10 * np.log10(255**2 / mse) >= 30, f"PSNR {10 * np.log10(255**2 / mse):.1f} dB"
 
 
 def test_cache_returns_without_rewriting(tmp_path):

@@ -522,6 +522,8 @@ def write_video(
                 options={"crf": str(crf), "preset": preset, "threads": "1"} if codec == "libx264" else {},
             )
             stream.pix_fmt = pix_fmt
+            if codec == "libx264":  # one encoder thread: FFmpeg's automatic slice threads made some encodes differ
+                stream.codec_context.thread_count = 1
             stream.codec_context.gop_size = int(gop)
             stream.codec_context.time_base = 1 / rate
             for frame_np in frames:
@@ -532,7 +534,7 @@ def write_video(
                     stream.height, stream.width = frame_np.shape[:2]
                     if stream.height % 2 or stream.width % 2:
                         raise ValueError(f"{path}: H.264 {pix_fmt} needs even H and W, got {frame_np.shape[:2]}")
-                frame = av.VideoFrame.from_ndarray(frame_np, format="rgb24")
+                frame = av.VideoFrame.from_ndarray(frame_np, format="rgb24").reformat(format=pix_fmt)
                 frame.pts = count
                 frame.time_base = stream.codec_context.time_base
                 for packet in stream.encode(frame):
