@@ -693,6 +693,7 @@ def run_opentad(args, split: str, round_no: int, out_dir: Path) -> str:
     import subprocess
 
     anchor = Path(args.opentad_anchor)
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"opentad_{split}_r{round_no}.json"
     env = dict(os.environ, ANCHOR_DIR=str(anchor), OMP_NUM_THREADS="1")
     if args.opentad_pythonpath:
