@@ -201,7 +201,7 @@ def run_loader_setting(
     info = DistInfo(device=dev)
     loader = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
     if decode_threads is not None:
-        loader.dataset.decode_threads = int(decode_threads)
+        loader.dataset.decode_threads = int(decode_threads)  # pyright: ignore[reportAttributeAccessIssue]
     _instrument(loader)
     aug = build_gpu_augment(cfg, dev) if (on_gpu and split == "train") else None
     size = cfg["dataset"]["transform"]["train" if split == "train" else "test"]["crop_size"]
@@ -216,7 +216,7 @@ def run_loader_setting(
             batch = next(it)
         except StopIteration:  # train split: one window per video per epoch; go on with the next epoch
             epoch += 1
-            loader.sampler.set_epoch(epoch)
+            loader.sampler.set_epoch(epoch)  # pyright: ignore[reportAttributeAccessIssue]
             it = iter(loader)
             continue
         tr = time.perf_counter()
@@ -507,7 +507,7 @@ def run_mode(name: str, cfg: dict, windows: int, warmup: int, round_no: int, aug
     """Per-window times of one mode (see :data:`MODE_SPECS`) through ``build_dataset`` (decode threads 1, as each
     DataLoader worker) and ``collate`` (workers collate their batches; timed per item). ``aug``: a device
     augmentation module run here on CPU on batches of 2 of this mode's raw clips (timed apart)."""
-    from adatad.data.datasets import collate, sample_seed
+    from adatad.data.datasets import SlidingWindowDataset, collate, sample_seed
     from adatad.engine.builders import build_dataset
 
     _, split, _, on_gpu, once, _ = MODE_SPECS[name]
@@ -550,6 +550,7 @@ def run_mode(name: str, cfg: dict, windows: int, warmup: int, round_no: int, aug
     else:
         # decode once: whole passes over the video (VideoStreamDataset's per-worker loop), each window's time = the
         # interval since the previous window (the first carries the opening); amortised = pass total / windows
+        assert isinstance(ds, SlidingWindowDataset)
         videos = sorted({w[0] for w in ds.windows})
         gen = ds.iter_video(videos[0], seed=seed)
         for _ in range(min(warmup, len(ds))):

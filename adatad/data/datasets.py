@@ -330,27 +330,37 @@ class SlidingWindowDataset(_VideoDatasetBase):
 
     def __getitem__(self, item) -> dict:
         index, seed = _split_item(item)
+        with self._open(self.videos[self.windows[index][0]]) as reader:
+            return self._read_window(index, seed, reader)
+
+    def _read_window(self, index: int, seed: int | None, reader: VideoReader | CacheReader) -> dict:
+        """The item of window ``index`` read on its own from the open ``reader`` of its video."""
         vi, start, end, _, _ = self.windows[index]
-        v = self.videos[vi]
         s = self.scale_factor
-        with self._open(v) as reader:
-            frame_idx, frame_mask = padded_window(self._frame_grid(reader), start * s, end * s, self.window_size * s, reader.num_frames)
-            decode_error = None
-            try:
-                frames = reader.get_frames(frame_idx)
-            except VideoError as e:
-                frames, decode_error = self._black_window(v, reader, len(frame_idx), e)
-            return self._item(index, seed, reader, frames, frame_mask, decode_error)
+        frame_idx, frame_mask = padded_window(self._frame_grid(reader), start * s, end * s, self.window_size * s, reader.num_frames)
+        decode_error = None
+        try:
+            frames = reader.get_frames(frame_idx)
+        except VideoError as e:
+            frames, decode_error = self._black_window(self.videos[vi], reader, len(frame_idx), e)
+        return self._item(index, seed, reader, frames, frame_mask, decode_error)
 
     def iter_video(self, vi: int, seed: int | None = None, stats: dict | None = None):
         """The items of all windows of video ``vi``, in window order, from one forward decode of the video
         (:func:`adatad.data.stream.stream_windows`, bounded memory); each item is identical to
-        ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included."""
+        ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included.
+
+        A video in the snippet cache is read window by window instead: nothing is decoded there, and reading a
+        window's frames straight from the cache saves the stream buffer's extra copy (``stats`` stays untouched)."""
         indices = [i for i, w in enumerate(self.windows) if w[0] == vi]
         v = self.videos[vi]
         s = self.scale_factor
         errors: dict[int, dict] = {}
         with self._open(v) as reader:
+            if isinstance(reader, CacheReader):
+                for i in indices:
+                    yield self._read_window(i, None if seed is None else sample_seed(seed, 0, i), reader)
+                return
 
             def on_error(k: int, e: VideoError) -> np.ndarray:
                 frames, errors[k] = self._black_window(v, reader, self.window_size * s, e)
@@ -361,17 +371,19 @@ class SlidingWindowDataset(_VideoDatasetBase):
                 i = indices[k]
                 yield self._item(i, None if seed is None else sample_seed(seed, 0, i), reader, frames, frame_mask, errors.get(k))
 
-    def _frame_grid(self, reader: VideoReader) -> np.ndarray:
+    def _frame_grid(self, reader: VideoReader | CacheReader) -> np.ndarray:
         """The frames the backbone can see: every ``frame_stride``-th (the snippet grid when scale_factor is 1)."""
         return np.arange(0, reader.num_frames, self.frame_stride, dtype=np.int64)
 
     @staticmethod
-    def _black_window(v: VideoInfo, reader: VideoReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
+    def _black_window(v: VideoInfo, reader: VideoReader | CacheReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
         """A black window marked as such: the evaluation leaves the whole video out and says so."""
         frames = np.zeros((length, reader.height, reader.width, 3), dtype=np.uint8)
         return frames, {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
 
-    def _item(self, index: int, seed: int | None, reader: VideoReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error) -> dict:
+    def _item(
+        self, index: int, seed: int | None, reader: VideoReader | CacheReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error
+    ) -> dict:
         _, start, _, seg, labels = self.windows[index]
         _, gen = item_generators(seed)
         valid = int(frame_mask.sum()) // self.scale_factor  # a window's valid snippets are its valid frames // s, as OpenTAD
