@@ -172,5 +172,7 @@ def test_data_pipeline_modes_tiny(tmp_path):
     ot_row = r["projection"]["rows"][0]
     assert ot_row["path"].startswith("OpenTAD")
     assert ot_row["hours"] == pytest.approx((200 * 60 * 3.0 + sch["val_windows"] * 10 * 1.75) / 16 / 3600)
+    # scaled to the machine where OpenTAD takes 3.95 / 2.91 s, OpenTAD's own row is exactly that machine's
+    assert ot_row["hours_at_reference_machine"] == pytest.approx((200 * 60 * 3.95 + sch["val_windows"] * 10 * 2.91) / 16 / 3600)
     md = (tmp_path / "m.md").read_text()
     assert md.count("| train_") == 4 and md.count("| test_") == 4 and "a GPU must show its real time" in md
