@@ -760,7 +760,8 @@ def modes_main(args) -> int:
         for split in ("train", "test"):
             if args.opentad_python:
                 ot_files[split].append(run_opentad(args, split, r, out_dir / "opentad_runs"))
-            for name in (m for m in names if MODE_SPECS[m][1] == split):
+            order = [m for m in names if MODE_SPECS[m][1] == split]
+            for name in order if r % 2 == 0 else order[::-1]:  # odd rounds in reverse: no mode always runs first
                 _, _, from_cache, on_gpu, _, _ = MODE_SPECS[name]
                 cfg = mode_config(cfg_path, paths, cache_dir if from_cache else None, on_gpu, ws)
                 aug = build_gpu_augment(cfg, torch.device("cpu")) if name == "train_cache_device" else None
