@@ -692,13 +692,13 @@ def _cpu(by: dict, name: str) -> float | None:
     return by[name]["cpu_s"] if name in by else None
 
 
-def run_opentad(args, split: str, round_no: int, out_dir: Path) -> str:
-    """One interleaved OpenTAD round: measure_pipeline.py in its venv, on this process's cores, one thread."""
+def run_opentad(args, split: str, round_no: int, out_dir: Path, stem: str) -> str:
+    """One interleaved OpenTAD round: measure_pipeline.py in its venv, on this process's cores, one thread; its
+    per-window JSON is kept next to the results (``<stem>_opentad_<split>_r<round>.json``)."""
     import subprocess
 
     anchor = Path(args.opentad_anchor)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"opentad_{split}_r{round_no}.json"
+    out = out_dir / f"{stem}_opentad_{split}_r{round_no}.json"
     env = dict(os.environ, ANCHOR_DIR=str(anchor), OMP_NUM_THREADS="1")
     if args.opentad_pythonpath:
         env["PYTHONPATH"] = args.opentad_pythonpath
@@ -752,6 +752,7 @@ def modes_main(args) -> int:
     cache = build_bench_cache(mode_config(cfg_path, paths, None, False, ws), cache_dir)
     print(f"cache {cache_dir}: built {cache['built']}, reused {cache['skipped']} ({cache['bytes'] / 1e6:.0f} MB, "
           f"{cache['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
+    stem = args.name or "data_pipeline_modes"
     names = [m for m in MODE_SPECS if m in args.modes]
     runs: dict[str, list[dict]] = {m: [] for m in names}
     ot_files: dict[str, list[str]] = {"train": list(args.opentad_train or []), "test": list(args.opentad_test or [])}
@@ -759,7 +760,7 @@ def modes_main(args) -> int:
     for r in range(args.rounds):
         for split in ("train", "test"):
             if args.opentad_python:
-                ot_files[split].append(run_opentad(args, split, r, out_dir / "opentad_runs"))
+                ot_files[split].append(run_opentad(args, split, r, out_dir, stem))
             order = [m for m in names if MODE_SPECS[m][1] == split]
             for name in order if r % 2 == 0 else order[::-1]:  # odd rounds in reverse: no mode always runs first
                 _, _, from_cache, on_gpu, _, _ = MODE_SPECS[name]
@@ -811,7 +812,6 @@ def modes_main(args) -> int:
         modes=modes, opentad=opentad, comparison=rows, schedule=sched, projection=dict(cores=args.project_cores, rows=proj),
         targets={k: dict(opentad_split=v[0], required_speedup=v[1], seconds=v[2]) for k, v in TARGETS.items()},
     )  # fmt: skip
-    stem = args.name or "data_pipeline_modes"
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1))
     md = modes_markdown(result)
     (out_dir / f"{stem}.md").write_text(md)
