@@ -17,6 +17,20 @@ adatad/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``bu
 the train split with CPU augmentation (``dataset.transform.on_gpu=False``), the train split with the GPU path
 (``on_gpu=True``: workers only decode, ``build_gpu_augment`` runs on each batch on ``--device``) and the test
 split. Writes results/data_pipeline_loader.{json,md}.
+
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/data_pipeline.py --modes --video thumoslike.mp4 --windows 8 \
+        [--rounds 2] [--cache DIR] [--opentad-train T.json --opentad-test T.json | --opentad-python PY --opentad-anchor DIR]
+
+``--modes [NAME ...]``: every data path of issue 19, per window, as one DataLoader worker spends it: the seed config
+with overrides pointing at a one-video annotation set around ``--video`` (a synthetic one without it), the real
+``build_dataset`` (decode threads 1) + ``collate``: training windows from the snippet cache or the video, augmentation
+on the device (the worker reads and hands over; ``GPUBatchAugment`` timed apart on this CPU on batches of 2) or on
+the CPU; test windows from the cache or the video, decode-once (amortised over whole passes of the video) or window
+by window. Per-window CPU time of the process (primary) and wall time, median / p25 / p75 / min / max, the core each
+window ran on, ``--warmup`` untimed windows per mode and round. With OpenTAD's per-window JSON
+(../shared/opentad_pipeline/measure_pipeline.py; given, or run between rounds with ``--opentad-python``): speed-ups
+per mode against the issue's targets, and the data-side wall time of THUMOS-14's 60 epochs + validations with
+``--project-cores`` cores. Writes results/data_pipeline_modes.{json,md}.
 """
 
 from __future__ import annotations
