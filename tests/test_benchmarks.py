@@ -149,6 +149,8 @@ def test_data_pipeline_modes_tiny(tmp_path):
         assert s["min"] <= s["p25"] <= s["median"] <= s["p75"] <= s["max"]
         assert s["median"] == pytest.approx(statistics.median(cpu))
         assert m["cores"] and set(m["cores"]) <= set(r["machine"]["affinity"])
+        tf = m["transform_cpu_per_window_s"]  # the transform runs inside its window
+        assert len(tf) == len(cpu) and all(0 <= t <= c + 1e-3 for t, c in zip(tf, cpu))
         if name.endswith("_once"):  # whole passes: every window of the video once per pass
             assert all(p["windows"] == n_windows for p in m["passes"]) and len(cpu) == n_windows * len(m["passes"])
             assert m["amortised"]["cpu_s"] == pytest.approx(sum(p["cpu_s"] for p in m["passes"]) / len(cpu))
