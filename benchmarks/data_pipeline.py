@@ -751,8 +751,24 @@ def machine_info() -> dict:
                 loadavg=os.getloadavg() if hasattr(os, "getloadavg") else None)  # fmt: skip
 
 
+def malloc_reuse() -> str:
+    """glibc: serve every allocation from the heap and never give it back (``mallopt(M_MMAP_MAX, 0)``, trim and top-pad
+    thresholds of 2 GiB / 512 MiB), as a DataLoader ``worker_init_fn`` could: a window's 60-130 MB arrays then reuse
+    the previous window's pages instead of faulting in fresh zeroed ones (glibc serves blocks above 32 MB with mmap
+    and unmaps them on free). -> what was set."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
+    ok = [libc.mallopt(m_mmap_max, 0), libc.mallopt(m_trim_threshold, 2**31 - 1), libc.mallopt(m_top_pad, 512 * 2**20)]
+    if not all(ok):
+        raise RuntimeError(f"mallopt failed: {ok}")
+    return "glibc mallopt M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB, M_TOP_PAD=512 MiB (--malloc-reuse)"
+
+
 def modes_main(args) -> int:
     torch.set_num_threads(1)
+    malloc = malloc_reuse() if args.malloc_reuse else "glibc defaults (blocks above 32 MB mmapped, unmapped on free)"
     from adatad.engine.builders import build_gpu_augment
 
     root = Path(__file__).resolve().parents[1]
@@ -831,7 +847,8 @@ def modes_main(args) -> int:
     result = dict(
         command=cmd, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         machine=machine_info() | {"loadavg_before": load_before}, config=SEED_CONFIG, window_size=int(cfg["dataset"]["window_size"]),
-        video=video_desc, dataset=paths, cache=cache, windows_per_round=args.windows, warmup_per_round=args.warmup, rounds=args.rounds,
+        video=video_desc, dataset=paths, cache=cache, malloc=malloc,
+        windows_per_round=args.windows, warmup_per_round=args.warmup, rounds=args.rounds,
         modes=modes, opentad=opentad, comparison=rows, schedule=sched, projection=dict(cores=args.project_cores, rows=proj),
         targets={k: dict(opentad_split=v[0], required_speedup=v[1], seconds=v[2]) for k, v in TARGETS.items()},
     )  # fmt: skip
@@ -866,7 +883,7 @@ def modes_markdown(res: dict) -> str:
         f"one-video annotation set; cache: raw uint8 (`adatad prepare cache`'s default), "
         f"{res['cache']['bytes'] / 1e6:.0f} MB  ",
         f"{res['rounds']} round(s) x {res['windows_per_round']} timed windows after {res['warmup_per_round']} warm-up window(s) "
-        "per mode and round; OpenTAD rounds interleaved with adatad's when run by this script",
+        f"per mode and round; OpenTAD rounds interleaved with adatad's when run by this script; allocator: {res['malloc']}",
         "",
         "Per-window **CPU time of the process** (`time.process_time`, primary: the machine is shared) and wall time (secondary). "
         "Per-window modes: median [p25, p75] (min-max). Decode-once modes: the amortised time (all windows' time over whole "
@@ -953,6 +970,7 @@ def main(argv=None) -> int:
     mo.add_argument("--opentad-python", help="run OpenTAD's measure_pipeline.py with this Python before each round's adatad modes")
     mo.add_argument("--opentad-anchor", help="ANCHOR_DIR of ../shared/opentad_pipeline (OpenTAD, stubs, data, measure_pipeline.py)")
     mo.add_argument("--opentad-pythonpath", help="PYTHONPATH for OpenTAD's run (e.g. where decord / imgaug are)")
+    mo.add_argument("--malloc-reuse", action="store_true", help="glibc allocator keeps and reuses big blocks (see malloc_reuse)")
     mo.add_argument("--project-cores", type=int, default=16, help="cores on the data side for the THUMOS projection")
     args = ap.parse_args(argv)
     if args.loader:

@@ -134,10 +134,11 @@ def test_data_pipeline_modes_tiny(tmp_path):
     frames, ws = 400, 32
     proc = _run("data_pipeline.py", "--modes", "--window-size", str(ws), "--synthetic-frames", str(frames), "--windows", "2",
                 "--opentad-train", str(tmp_path / "ot_train.json"), "--opentad-test", str(tmp_path / "ot_test.json"),
-                "--out", str(tmp_path), "--name", "m", timeout=240)  # fmt: skip
+                "--malloc-reuse", "--out", str(tmp_path), "--name", "m", timeout=240)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((tmp_path / "m.json").read_text())
     assert "data_pipeline.py --modes" in r["command"] and r["date"] and r["machine"]["cpu_model"]
+    assert "M_MMAP_MAX=0" in r["malloc"]
     modes = r["modes"]
     assert set(modes) == {"train_cache_device", "train_cache_cpu", "train_video_device", "train_video_cpu",
                           "test_cache_once", "test_cache_window", "test_video_once", "test_video_window"}  # fmt: skip
