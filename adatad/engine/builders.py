@@ -29,11 +29,13 @@ def _paths(cfg: dict) -> dict:
 
 
 class RawClip:
-    """Worker-side transform when augmentation runs on the device: frames as decoded, uint8 ``[3, T, H, W]``
-    (a batch needs videos of one resolution)."""
+    """Worker-side transform when augmentation runs on the device (``dataset.transform.on_gpu``): no pixel work, the
+    decoded frames as a uint8 ``[3, T, H, W]`` view of the decoder's ``[T, H, W, 3]`` array (the collate's stack is
+    the one copy); every random op (crop, flip, ImgAug, ColorJitter) runs batched in :class:`GPUBatchAugment`, and
+    so does the deterministic short-side resize. A batch needs videos of one resolution."""
 
     def __call__(self, frames, generator=None):
-        return to_tchw(frames).permute(1, 0, 2, 3).contiguous()
+        return to_tchw(frames).permute(1, 0, 2, 3)
 
 
 def _train_transform_args(t: dict) -> dict:

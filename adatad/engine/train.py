@@ -12,6 +12,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -123,8 +124,10 @@ class Trainer:
         cpu_governor=None,
     ):
         """``class_names`` are saved with checkpoints (so that ``adatad infer`` names the classes); ``gpu_augment``
-        is a callable applied to each uint8 batch on the device (``dataset.transform.on_gpu``); ``cpu_governor``
-        (:class:`adatad.cpu.ThreadGovernor`) re-checks the free CPU cores between steps."""
+        is a callable ``(uint8 batch, generator=...)`` applied to each batch on the device (``dataset.transform.on_gpu``;
+        :class:`adatad.data.transforms.GPUBatchAugment`), with a generator derived from the run seed, the epoch, the
+        iteration and the rank; ``cpu_governor`` (:class:`adatad.cpu.ThreadGovernor`) re-checks the free CPU cores
+        between steps."""
         self.cfg = cfg
         self.dist = dist_info
         self.device = dist_info.device
@@ -399,13 +402,19 @@ class Trainer:
                 "dataset.train.max_bad_fraction"
             )
 
+    def _augment_generator(self, epoch: int, it: int) -> torch.Generator:
+        """The CPU generator of the device augmentation's parameters for batch ``it`` of ``epoch`` on this rank: a pure
+        function of (run seed, epoch, iteration, rank), so a resumed run draws what the uninterrupted run drew."""
+        key = (int(self.cfg["solver"]["seed"]), epoch, it, self.dist.rank, 0x6175)  # 0x6175: apart from item seeds
+        return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0]))
+
     def _step(self, batch: dict, it: int, num_batches: int, epoch: int) -> dict[str, float]:
         inputs = batch["inputs"].to(self.device, non_blocking=True)
         masks = batch["masks"].to(self.device, non_blocking=True)
         gt_segments = [g.to(self.device) for g in batch["gt_segments"]]
         gt_labels = [g.to(self.device) for g in batch["gt_labels"]]
         if self.gpu_augment is not None:
-            inputs = self.gpu_augment(inputs)
+            inputs = self.gpu_augment(inputs, generator=self._augment_generator(epoch, it))
         last_of_group = (it + 1) % self.accumulate == 0 or it + 1 == num_batches
         sync = contextlib.nullcontext()
         if self.dist.distributed and not last_of_group and isinstance(self.ddp, DistributedDataParallel):
