@@ -17,18 +17,34 @@ adatad/data/thumos14/val_video_info.csv, capped at ``--max-seconds``), then ``bu
 the train split with CPU augmentation (``dataset.transform.on_gpu=False``), the train split with the GPU path
 (``on_gpu=True``: workers only decode, ``build_gpu_augment`` runs on each batch on ``--device``) and the test
 split. Writes results/data_pipeline_loader.{json,md}.
+
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/data_pipeline.py --modes --video thumoslike.mp4 --windows 8 \
+        [--rounds 2] [--cache DIR] [--opentad-train T.json --opentad-test T.json | --opentad-python PY --opentad-anchor DIR]
+
+``--modes [NAME ...]``: every data path of issue 19, per window, as one DataLoader worker spends it: the seed config
+with overrides pointing at a one-video annotation set around ``--video`` (a synthetic one without it), the real
+``build_dataset`` (decode threads 1) + ``collate``: training windows from the snippet cache or the video, augmentation
+on the device (the worker reads and hands over; ``GPUBatchAugment`` timed apart on this CPU on batches of 2) or on
+the CPU; test windows from the cache or the video, decode-once (amortised over whole passes of the video) or window
+by window. Per-window CPU time of the process (primary) and wall time, median / p25 / p75 / min / max, the core each
+window ran on, ``--warmup`` untimed windows per mode and round. With OpenTAD's per-window JSON
+(../shared/opentad_pipeline/measure_pipeline.py; given, or run between rounds with ``--opentad-python``): speed-ups
+per mode against the issue's targets, and the data-side wall time of THUMOS-14's 60 epochs + validations with
+``--project-cores`` cores. Writes results/data_pipeline_modes.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -149,12 +165,12 @@ class _TimedTransform:
     """Wraps the dataset's transform; remembers how long its last call took (per process: workers own copies)."""
 
     def __init__(self, inner):
-        self.inner, self.last = inner, 0.0
+        self.inner, self.last, self.last_cpu = inner, 0.0, 0.0
 
     def __call__(self, frames, generator=None):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = self.inner(frames, generator)
-        self.last = time.perf_counter() - t
+        self.last, self.last_cpu = time.perf_counter() - t, time.process_time() - c
         return out
 
 
@@ -199,7 +215,7 @@ def run_loader_setting(
     info = DistInfo(device=dev)
     loader = build_loader(cfg, split, info, int(cfg["solver"]["seed"]))
     if decode_threads is not None:
-        loader.dataset.decode_threads = int(decode_threads)
+        loader.dataset.decode_threads = int(decode_threads)  # pyright: ignore[reportAttributeAccessIssue]
     _instrument(loader)
     aug = build_gpu_augment(cfg, dev) if (on_gpu and split == "train") else None
     size = cfg["dataset"]["transform"]["train" if split == "train" else "test"]["crop_size"]
@@ -214,7 +230,7 @@ def run_loader_setting(
             batch = next(it)
         except StopIteration:  # train split: one window per video per epoch; go on with the next epoch
             epoch += 1
-            loader.sampler.set_epoch(epoch)
+            loader.sampler.set_epoch(epoch)  # pyright: ignore[reportAttributeAccessIssue]
             it = iter(loader)
             continue
         tr = time.perf_counter()
@@ -363,6 +379,563 @@ def loader_main(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# --modes: every data path of issue 19's targets, per window, one core, one thread, the real dataset classes
+# ----------------------------------------------------------------------------------------------------------------
+
+# name -> (target letter or "" for the old per-window paths, split, from the cache, augmentation on the device,
+#          decode once (test), what is timed)
+MODE_SPECS: dict[str, tuple[str, str, bool, bool, bool, str]] = {
+    "train_cache_device": ("a", "train", True, True, False, "training window from the cache, augmentation on the device: "
+                           "the worker reads the frames and hands them over (RawClip + collate)"),
+    "train_cache_cpu": ("b", "train", True, False, False, "training window from the cache, augmentation on the CPU in the worker"),
+    "train_video_device": ("c", "train", False, True, False, "training window decoded from the video, augmentation on the device"),
+    "train_video_cpu": ("", "train", False, False, False, "old path: training window decoded from the video, CPU augmentation"),
+    "test_cache_once": ("d", "test", True, False, True, "test window from the cache, decode-once path (dataset.test.decode_once, "
+                        "the default), amortised over the whole video"),
+    "test_cache_window": ("d*", "test", True, False, False, "test window from the cache, window by window"),
+    "test_video_once": ("e", "test", False, False, True, "test window decoded from the video once, amortised over the whole video"),
+    "test_video_window": ("", "test", False, False, False, "old path: test window decoded from the video, window by window"),
+}  # fmt: skip
+# target letter -> (OpenTAD split, speed-up over OpenTAD required, seconds it means where OpenTAD takes 3.95 / 2.91 s)
+TARGETS = {
+    "a": ("train", 10.0, 0.40),
+    "b": ("train", OPENTAD["train_s_per_window"] / 1.0, 1.0),
+    "c": ("train", OPENTAD["train_s_per_window"] / 1.5, 1.5),
+    "d": ("test", 8.0, 0.35),
+    "e": ("test", OPENTAD["test_s_per_window"] / 0.7, 0.7),
+}
+AUG = "device_augment_on_cpu"
+
+
+def current_core() -> int:
+    """The CPU this process last ran on: field 39 (``processor``) of /proc/self/stat; -1 where there is none."""
+    try:
+        text = Path("/proc/self/stat").read_text()
+    except OSError:
+        return -1
+    return int(text[text.rindex(")") + 2 :].split()[36])  # fields from 3 on after "pid (comm) "
+
+
+def stats(xs) -> dict:
+    """median, p25 / p75, min / max, mean, n of a list of seconds."""
+    a = np.asarray(xs, dtype=np.float64)
+    if a.size == 0:
+        return {"n": 0}
+    p25, med, p75 = np.percentile(a, [25, 50, 75])
+    return dict(
+        median=float(med), p25=float(p25), p75=float(p75), min=float(a.min()), max=float(a.max()), mean=float(a.mean()), n=int(a.size)
+    )
+
+
+class WindowTimer:
+    """Per-window CPU time of this process (``time.process_time``: every thread, the primary number on a shared
+    machine) and wall time, plus the core the window ended on."""
+
+    def __init__(self, transform: _TimedTransform | None = None):
+        self.cpu: list[float] = []
+        self.wall: list[float] = []
+        self.cores: list[int] = []
+        self.transform_cpu: list[float] = []  # the dataset transform's share of each window (when given)
+        self.transform = transform
+        self._c = self._t = 0.0
+
+    def start(self) -> None:
+        self._c, self._t = time.process_time(), time.perf_counter()
+
+    def lap(self, keep: bool = True) -> None:
+        """Ends the window started by :meth:`start` (or the previous lap); ``keep=False`` for a warm-up window."""
+        c, t = time.process_time(), time.perf_counter()
+        if keep:
+            self.cpu.append(c - self._c)
+            self.wall.append(t - self._t)
+            self.cores.append(current_core())
+            if self.transform is not None:
+                self.transform_cpu.append(self.transform.last_cpu)
+        self._c, self._t = c, t
+
+    def summary(self) -> dict:
+        out = dict(cpu_s=stats(self.cpu), wall_s=stats(self.wall), cpu_per_window_s=self.cpu, wall_per_window_s=self.wall,
+                   cores=sorted(set(self.cores)))  # fmt: skip
+        if self.transform is not None:
+            out["transform_cpu_per_window_s"] = self.transform_cpu
+        return out
+
+
+def one_video_dataset(root: Path, video: Path, thumos_dir: Path) -> dict:
+    """A one-video annotation set around ``video`` (OpenTAD's layout, as ../shared/opentad_pipeline/make_dataset.py
+    writes it): subset "training", 2-10 s instances of 2 THUMOS classes, one per 25 s; the test split reads the
+    same video (``dataset.test.subset_name=training``)."""
+    from adatad.data.video import probe_video
+
+    head = probe_video(video)
+    frames, fps = int(head["num_frames"]), float(head["fps"])
+    duration = frames / fps
+    classes = [line.split(maxsplit=1)[1] for line in (thumos_dir / "class_index_detection.txt").read_text().splitlines() if line.strip()][
+        :2
+    ]
+    rng = np.random.default_rng(2024)
+    annos, slot = [], 25.0
+    for j in range(max(1, int(duration // slot))):
+        length = float(rng.uniform(2.0, min(10.0, slot - 1.0, max(2.0, duration - 1.0))))
+        start = j * slot + float(rng.uniform(0.5, max(0.5, min(slot, duration) - length - 0.5)))
+        annos.append(dict(label=classes[j % 2], segment=[round(start, 2), round(min(start + length, duration), 2)]))
+    vdir = root / "videos"
+    vdir.mkdir(parents=True, exist_ok=True)
+    name = "video_bench_00"
+    link = vdir / f"{name}.mp4"
+    if not link.exists():
+        link.symlink_to(video.resolve())
+    ann = root / "anno.json"
+    ann.write_text(json.dumps({"database": {name: dict(subset="training", duration=duration, frame=frames, annotations=annos)}}, indent=1))
+    cmap = root / "category_idx.txt"
+    cmap.write_text("".join(c + "\n" for c in classes))
+    return dict(annotation_path=str(ann), class_map=str(cmap), data_path=str(vdir), video=name, frames=frames, fps=fps)
+
+
+def mode_config(cfg_path: str, paths: dict, cache_dir: str | None, on_gpu: bool, window_size: int | None) -> dict:
+    from adatad.config import load_config
+
+    overrides = {
+        "dataset.annotation_path": paths["annotation_path"], "dataset.class_map": paths["class_map"],
+        "dataset.data_path": paths["data_path"], "dataset.transform.on_gpu": bool(on_gpu),
+        "dataset.cache_dir": cache_dir, "dataset.test.subset_name": "training",
+    }  # fmt: skip
+    if window_size is not None:
+        overrides["dataset.window_size"] = int(window_size)
+    return load_config(cfg_path, overrides)
+
+
+def build_bench_cache(cfg: dict, cache_dir: str) -> dict:
+    """``adatad prepare cache``'s build (library call: same spec as the command, one worker) -> its statistics."""
+    from adatad.annotation_io import load_class_map
+    from adatad.data.annotations import load_annotations
+    from adatad.data.cache import CacheSpec, build_cache
+
+    d = cfg["dataset"]
+    vids = load_annotations(
+        d["annotation_path"], load_class_map(d["class_map"]), ["training"], data_path=d["data_path"], video_ext=d["video_ext"]
+    )
+    spec = CacheSpec(feature_stride=int(d["feature_stride"]), sample_stride=int(d["sample_stride"]), scale_factor=int(d["scale_factor"]),
+                     backend=d["backend"])  # fmt: skip
+    c, t = time.process_time(), time.perf_counter()
+    st = build_cache(vids, cache_dir, spec, workers=1, progress=False)
+    return dict(cache_dir=cache_dir, format=spec.format, built=st["built"], skipped=st["skipped"], bytes=st["bytes"],
+                build_cpu_s=time.process_time() - c, build_wall_s=time.perf_counter() - t)  # fmt: skip
+
+
+def run_mode(name: str, cfg: dict, windows: int, warmup: int, round_no: int, aug=None) -> dict:
+    """Per-window times of one mode (see :data:`MODE_SPECS`) through ``build_dataset`` (decode threads 1, as each
+    DataLoader worker) and ``collate`` (workers collate their batches; timed per item). ``aug``: a device
+    augmentation module run here on CPU on batches of 2 of this mode's raw clips (timed apart)."""
+    from adatad.data.datasets import SlidingWindowDataset, collate, sample_seed
+    from adatad.engine.builders import build_dataset
+
+    _, split, _, on_gpu, once, _ = MODE_SPECS[name]
+    ds = build_dataset(cfg, split, decode_threads=1)
+    ds.transform = _TimedTransform(ds.transform)  # its share of each window, reported beside the whole
+    seed = int(cfg["solver"]["seed"])
+    timer, aug_timer = WindowTimer(ds.transform), WindowTimer()
+    out: dict = {}
+    if split == "train":
+        pending: list[torch.Tensor] = []
+        aug_batches = 0
+        for k in range(warmup + windows):
+            timer.start()
+            item = ds[(k % len(ds), sample_seed(seed, round_no * 1000 + k, 0))]  # the same windows for every train mode
+            batch = collate([item])
+            timer.lap(keep=k >= warmup)
+            if aug is not None:
+                pending.append(batch["inputs"][0])
+                if len(pending) == 2:  # the trainer's batch of 2; the first batch also runs once untimed (warm-up)
+                    x = torch.stack(pending, 0)
+                    pending = []
+                    if not aug_batches:
+                        aug(x)
+                    aug_timer.start()
+                    y = aug(x)
+                    aug_timer.lap()
+                    aug_batches += 1
+                    if tuple(y.shape[2:]) != (x.shape[2], 160, 160):
+                        raise RuntimeError(f"device augmentation gave {tuple(y.shape)}")
+            del item, batch
+        if aug is not None:
+            s = aug_timer.summary()
+            out[AUG] = dict(per_batch=s, batch_size=2, cpu_per_window_s=[v / 2 for v in aug_timer.cpu],
+                            wall_per_window_s=[v / 2 for v in aug_timer.wall])  # fmt: skip
+    elif not once:
+        for k in range(warmup + windows):
+            timer.start()
+            batch = collate([ds[k % len(ds)]])
+            timer.lap(keep=k >= warmup)
+            del batch
+    else:
+        # decode once: whole passes over the video (VideoStreamDataset's per-worker loop), each window's time = the
+        # interval since the previous window (the first carries the opening); amortised = pass total / windows
+        assert isinstance(ds, SlidingWindowDataset)
+        videos = sorted({w[0] for w in ds.windows})
+        gen = ds.iter_video(videos[0], seed=seed)
+        for _ in range(min(warmup, len(ds))):
+            collate([next(gen)])
+        gen.close()
+        passes = []
+        while len(timer.cpu) < windows:
+            for vi in videos:
+                n0, c0, t0 = len(timer.cpu), time.process_time(), time.perf_counter()
+                timer.start()
+                for item in ds.iter_video(vi, seed=seed):
+                    collate([item])
+                    timer.lap()
+                n = len(timer.cpu) - n0
+                passes.append(dict(video=ds.videos[vi].name, windows=n, cpu_s=time.process_time() - c0, wall_s=time.perf_counter() - t0))
+        cpu_tot, wall_tot, n_tot = (sum(p[k] for p in passes) for k in ("cpu_s", "wall_s", "windows"))
+        out["passes"] = passes
+        out["amortised"] = dict(cpu_s=cpu_tot / n_tot, wall_s=wall_tot / n_tot, windows=n_tot,
+                                cpu_per_pass_s=stats([p["cpu_s"] / p["windows"] for p in passes]))  # fmt: skip
+    out.update(timer.summary())
+    return out
+
+
+def _pool(runs: list[dict], key: str) -> list[float]:
+    return [v for r in runs for v in r.get(key, [])]
+
+
+def headline(mode: dict, key: str = "cpu") -> float:
+    """The per-window figure compared with OpenTAD: the amortised mean for decode-once modes (whole passes over
+    the video), the median of the windows otherwise."""
+    if "amortised" in mode:
+        return float(mode["amortised"][f"{key}_s"])
+    return float(mode[f"{key}_s"]["median"])
+
+
+def load_opentad(files: list[str]) -> dict | None:
+    """Pooled per-window times of ../shared/opentad_pipeline/measure_pipeline.py JSON files (its warm-up item
+    excluded, as it writes them)."""
+    if not files:
+        return None
+    items, cores, splits = [], set(), set()
+    for f in files:
+        r = json.loads(Path(f).read_text())
+        items += r["items"]
+        cores.update(r.get("affinity", []))
+        splits.add(r["split"])
+    cpu, wall = [x["cpu_s"] for x in items], [x["wall_s"] for x in items]
+    return dict(files=[str(f) for f in files], split=sorted(splits), cpu_s=stats(cpu), wall_s=stats(wall),
+                cpu_per_window_s=cpu, wall_per_window_s=wall, affinity=sorted(cores),
+                decode_s=stats([x["decode_s"] for x in items]), transforms_s=stats([x["transforms_s"] for x in items]))  # fmt: skip
+
+
+def compare(modes: dict, opentad: dict) -> list[dict]:
+    """One row per mode: adatad per window (CPU, wall), OpenTAD's window of the same split, the speed-up
+    OpenTAD / adatad (CPU: primary; wall: secondary), the seconds it means where OpenTAD takes 3.95 / 2.91 s,
+    the target and pass / fail."""
+    rows = []
+    for name, m in modes.items():
+        target = MODE_SPECS[name][0]
+        split = MODE_SPECS[name][1]
+        ot = opentad.get(split)
+        row = dict(mode=name, target=target, split=split, cpu_s=headline(m, "cpu"), wall_s=headline(m, "wall"))
+        if ot is not None:
+            row["opentad_cpu_s"], row["opentad_wall_s"] = ot["cpu_s"]["median"], ot["wall_s"]["median"]
+            row["speedup_cpu"] = row["opentad_cpu_s"] / row["cpu_s"]
+            row["speedup_wall"] = row["opentad_wall_s"] / row["wall_s"]
+            row["s_equivalent"] = OPENTAD[f"{split}_s_per_window"] / row["speedup_cpu"]
+            if target in TARGETS:
+                need = TARGETS[target][1]
+                row["required_speedup"], row["target_s"] = need, TARGETS[target][2]
+                row["pass"] = bool(row["speedup_cpu"] >= need)
+        rows.append(row)
+    return rows
+
+
+def thumos_schedule(cfg: dict, thumos_dir: Path) -> dict:
+    """Windows of the seed recipe on THUMOS-14: training = one window per training video with ground truth per
+    epoch (TrainDataset), validation = every sliding window of the "validation" subset (the THUMOS test videos),
+    from the real annotation files (adatad/data/thumos14) and adatad.data.windows."""
+    from adatad.data.annotations import convert_thumos, load_annotations
+    from adatad.data.windows import num_snippets, sliding_windows
+
+    data, classes, _ = convert_thumos(csv_dir=thumos_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        ann = Path(tmp) / "anno.json"
+        ann.write_text(json.dumps(data))
+        train = load_annotations(ann, classes, cfg["dataset"]["train"]["subset_name"])
+        val = load_annotations(ann, classes, cfg["dataset"]["val"]["subset_name"])
+    d, w = cfg["dataset"], cfg["workflow"]
+    stride = int(d["feature_stride"]) * int(d["sample_stride"])
+    ws = int(d["window_size"])
+    val_windows = sum(len(sliding_windows(num_snippets(v.frames, stride), ws, d["val"]["window_overlap_ratio"])) for v in val)
+    end = int(w["end_epoch"] or cfg["scheduler"]["max_epoch"])
+    start, every = int(w["val_start_epoch"]), int(w["val_eval_interval"])
+    # the trainer's rule (adatad/engine/train.py, as OpenTAD's tools/train.py): after epoch e >= start when (e + 1) % every == 0
+    n_val = sum(1 for e in range(end) if e >= start and every > 0 and ((e + 1) % every == 0 or e == end - 1))
+    return dict(train_videos=sum(1 for v in train if len(v.segments) > 0), epochs=end, val_videos=len(val),
+                val_windows=val_windows, validations=n_val)  # fmt: skip
+
+
+def projection(rows: list[dict], modes: dict, sched: dict, cores: int) -> list[dict]:
+    """Data-side wall time of ``epochs`` epochs + ``validations`` validations with ``cores`` cores, each window
+    costing its per-window CPU time measured here (perfect scaling over the cores: an upper bound on the speed)."""
+    by = {r["mode"]: r for r in rows}
+    train_w = sched["train_videos"] * sched["epochs"]
+    val_w = sched["val_windows"] * sched["validations"]
+
+    def hours(train_s: float, test_s: float) -> float:
+        return (train_w * train_s + val_w * test_s) / cores / 3600
+
+    ot_train, ot_test = (
+        next((r["opentad_cpu_s"] for r in rows if r["split"] == s and "opentad_cpu_s" in r), None) for s in ("train", "test")
+    )
+    out = []
+    aug = modes.get("train_cache_device", {}).get(AUG)
+    c = partial(_cpu, by)
+    paths = [
+        ("OpenTAD (decord + mmaction/imgaug, window by window)", ot_train, ot_test, ""),
+        ("adatad old paths (video, CPU augmentation; test window by window)", c("train_video_cpu"), c("test_video_window"), ""),
+        ("adatad video, CPU augmentation, test decode-once", c("train_video_cpu"), c("test_video_once"), ""),
+        ("adatad video, augmentation on the device (c), test decode-once (e)", c("train_video_device"), c("test_video_once"), "dev"),
+        ("adatad cache, CPU augmentation (b), test from the cache (d)", c("train_cache_cpu"), c("test_cache_once"), ""),
+        ("adatad cache, augmentation on the device (a), test from the cache (d)", c("train_cache_device"), c("test_cache_once"), "dev"),
+    ]
+    for label, tr, te, note in paths:
+        if tr is None or te is None:
+            continue
+        row = dict(path=label, train_s=tr, test_s=te, hours=hours(tr, te), note=note)
+        if ot_train and ot_test:  # the same ratios to OpenTAD on the machine where it takes 3.95 / 2.91 s
+            ref = (OPENTAD["train_s_per_window"] / ot_train, OPENTAD["test_s_per_window"] / ot_test)
+            row["hours_at_reference_machine"] = hours(tr * ref[0], te * ref[1])
+        if note and aug is not None:
+            row["hours_if_device_aug_ran_on_these_cpus"] = hours(tr + aug["per_batch"]["cpu_s"]["median"] / 2, te)
+        out.append(row)
+    return out
+
+
+def _cpu(by: dict, name: str) -> float | None:
+    return by[name]["cpu_s"] if name in by else None
+
+
+def run_opentad(args, split: str, round_no: int, out_dir: Path, stem: str) -> str:
+    """One interleaved OpenTAD round: measure_pipeline.py in its venv, on this process's cores, one thread; its
+    per-window JSON is kept next to the results (``<stem>_opentad_<split>_r<round>.json``)."""
+    import subprocess
+
+    anchor = Path(args.opentad_anchor)
+    out = out_dir / f"{stem}_opentad_{split}_r{round_no}.json"
+    env = dict(os.environ, ANCHOR_DIR=str(anchor), OMP_NUM_THREADS="1")
+    if args.opentad_pythonpath:
+        env["PYTHONPATH"] = args.opentad_pythonpath
+    cmd = [
+        args.opentad_python,
+        str(anchor / "measure_pipeline.py"),
+        split,
+        "--n",
+        str(args.windows),
+        "--decord-threads",
+        "1",
+        "--out",
+        str(out),
+    ]
+    print(f"OpenTAD {split} round {round_no}: {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd, cwd=anchor, env=env, check=True, stdout=subprocess.DEVNULL)
+    return str(out)
+
+
+def machine_info() -> dict:
+    try:
+        cpu_model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu_model = platform.processor() or platform.machine()
+    return dict(platform=platform.platform(), cpu_model=cpu_model, cpu_count=os.cpu_count(),
+                affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                torch=torch.__version__, torch_threads=torch.get_num_threads(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                loadavg=os.getloadavg() if hasattr(os, "getloadavg") else None)  # fmt: skip
+
+
+def malloc_reuse() -> str:
+    """glibc: serve every allocation from the heap and never give it back (``mallopt(M_MMAP_MAX, 0)``, trim and top-pad
+    thresholds of 2 GiB / 512 MiB), as a DataLoader ``worker_init_fn`` could: a window's 60-130 MB arrays then reuse
+    the previous window's pages instead of faulting in fresh zeroed ones (glibc serves blocks above 32 MB with mmap
+    and unmaps them on free). -> what was set."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
+    ok = [libc.mallopt(m_mmap_max, 0), libc.mallopt(m_trim_threshold, 2**31 - 1), libc.mallopt(m_top_pad, 512 * 2**20)]
+    if not all(ok):
+        raise RuntimeError(f"mallopt failed: {ok}")
+    return "glibc mallopt M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB, M_TOP_PAD=512 MiB (--malloc-reuse)"
+
+
+def modes_main(args) -> int:
+    torch.set_num_threads(1)
+    malloc = malloc_reuse() if args.malloc_reuse else "glibc defaults (blocks above 32 MB mmapped, unmapped on free)"
+    from adatad.engine.builders import build_gpu_augment
+
+    root = Path(__file__).resolve().parents[1]
+    cfg_path = str(root / SEED_CONFIG)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.TemporaryDirectory(prefix="adatad_modes_")
+    work = Path(tmp.name)
+    if args.video:
+        video = Path(args.video)
+        video_desc = f"{video.name} (sha256 {hashlib.sha256(video.read_bytes()).hexdigest()})"
+    else:
+        video = work / "synthetic.mp4"
+        write_video(video, args.synthetic_frames)
+        video_desc = f"synthetic 320x180 30 fps H.264 moving texture, {args.synthetic_frames} frames"
+    paths = one_video_dataset(work / "data", video, Path(args.thumos_dir))
+    cache_dir = args.cache or str(work / "cache")
+    ws = args.window_size
+    cache = build_bench_cache(mode_config(cfg_path, paths, None, False, ws), cache_dir)
+    print(f"cache {cache_dir}: built {cache['built']}, reused {cache['skipped']} ({cache['bytes'] / 1e6:.0f} MB, "
+          f"{cache['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
+    stem = args.name or "data_pipeline_modes"
+    names = [m for m in MODE_SPECS if m in args.modes]
+    runs: dict[str, list[dict]] = {m: [] for m in names}
+    ot_files: dict[str, list[str]] = {"train": list(args.opentad_train or []), "test": list(args.opentad_test or [])}
+    load_before = machine_info()["loadavg"]
+    for r in range(args.rounds):
+        for split in ("train", "test"):
+            if args.opentad_python:
+                ot_files[split].append(run_opentad(args, split, r, out_dir, stem))
+            order = [m for m in names if MODE_SPECS[m][1] == split]
+            for name in order if r % 2 == 0 else order[::-1]:  # odd rounds in reverse: no mode always runs first
+                _, _, from_cache, on_gpu, _, _ = MODE_SPECS[name]
+                cfg = mode_config(cfg_path, paths, cache_dir if from_cache else None, on_gpu, ws)
+                aug = build_gpu_augment(cfg, torch.device("cpu")) if name == "train_cache_device" else None
+                res = run_mode(name, cfg, args.windows, args.warmup, r, aug)
+                runs[name].append(res)
+                extra = (
+                    f", device aug on CPU {res[AUG]['per_batch']['cpu_s'].get('median', float('nan')) / 2:.3f} s/window"
+                    if AUG in res
+                    else ""
+                )
+                print(f"round {r} {name:20s}: CPU {headline(res):.3f} s/window (wall {headline(res, 'wall'):.3f}), cores "
+                      f"{res['cores']}{extra}", flush=True)  # fmt: skip
+    modes = {}
+    for name in names:
+        rs = runs[name]
+        m: dict = dict(description=MODE_SPECS[name][5], target=MODE_SPECS[name][0], rounds=len(rs))
+        cpu, wall = _pool(rs, "cpu_per_window_s"), _pool(rs, "wall_per_window_s")
+        tf = _pool(rs, "transform_cpu_per_window_s")
+        m.update(cpu_s=stats(cpu), wall_s=stats(wall), cpu_per_window_s=cpu, wall_per_window_s=wall,
+                 cores=sorted({c for x in rs for c in x["cores"]}), transform_cpu_s=stats(tf), transform_cpu_per_window_s=tf)  # fmt: skip
+        if "amortised" in rs[0]:
+            passes = [p for x in rs for p in x["passes"]]
+            n = sum(p["windows"] for p in passes)
+            m["passes"] = passes
+            m["amortised"] = dict(cpu_s=sum(p["cpu_s"] for p in passes) / n, wall_s=sum(p["wall_s"] for p in passes) / n, windows=n,
+                                  cpu_per_pass_s=stats([p["cpu_s"] / p["windows"] for p in passes]))  # fmt: skip
+        if AUG in rs[0]:
+            a_cpu, a_wall = _pool([x[AUG] for x in rs], "cpu_per_window_s"), _pool([x[AUG] for x in rs], "wall_per_window_s")
+            m[AUG] = dict(batch_size=2, cpu_s=stats(a_cpu), wall_s=stats(a_wall), cpu_per_window_s=a_cpu, wall_per_window_s=a_wall,
+                          per_batch=dict(cpu_s=stats([2 * v for v in a_cpu]), wall_s=stats([2 * v for v in a_wall])),
+                          note="GPUBatchAugment run on this CPU core on batches of 2 raw clips (the first batch of a round runs once "
+                "untimed first): "
+                               "an upper bound; a GPU must show its real time")  # fmt: skip
+        modes[name] = m
+    opentad = {s: load_opentad(f) for s, f in ot_files.items() if f}
+    rows = compare(modes, opentad)
+    cfg = mode_config(cfg_path, paths, None, False, ws)
+    sched = thumos_schedule(load_config_seed(cfg_path), Path(args.thumos_dir))
+    proj = projection(rows, modes, sched, args.project_cores)
+    cmd = " ".join([Path(sys.executable).name, *sys.argv])
+    aff = machine_info()["affinity"]
+    if aff is not None:
+        cmd = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} taskset -c {','.join(map(str, aff))} {cmd}"
+    result = dict(
+        command=cmd, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        machine=machine_info() | {"loadavg_before": load_before}, config=SEED_CONFIG, window_size=int(cfg["dataset"]["window_size"]),
+        video=video_desc, dataset=paths, cache=cache, malloc=malloc,
+        windows_per_round=args.windows, warmup_per_round=args.warmup, rounds=args.rounds,
+        modes=modes, opentad=opentad, comparison=rows, schedule=sched, projection=dict(cores=args.project_cores, rows=proj),
+        targets={k: dict(opentad_split=v[0], required_speedup=v[1], seconds=v[2]) for k, v in TARGETS.items()},
+    )  # fmt: skip
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    md = modes_markdown(result)
+    (out_dir / f"{stem}.md").write_text(md)
+    print(md)
+    return 0
+
+
+def load_config_seed(cfg_path: str) -> dict:
+    from adatad.config import load_config
+
+    return load_config(cfg_path)
+
+
+def _f(x, fmt: str = ".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def modes_markdown(res: dict) -> str:
+    m = res["machine"]
+    md = [
+        "# Data pipeline per window, every path (one core, one thread), side by side with OpenTAD",
+        "",
+        f"Command: `{res['command']}`  ",
+        f"Date: {res['date']}  ",
+        f"Machine: {m['cpu_model']}, {m['platform']}, {m['cpu_count']} cores shared with other jobs (load average before "
+        f"{_fmt_load(m['loadavg_before'])}, after {_fmt_load(m['loadavg'])}); affinity {m['affinity']}, torch {m['torch']}, "
+        f"{m['torch_threads']} torch thread, OMP_NUM_THREADS={m['omp_num_threads']}  ",
+        f"Video: {res['video']}; config `{res['config']}` (window {res['window_size']} snippets, every 4th frame), "
+        f"one-video annotation set; cache: raw uint8 (`adatad prepare cache`'s default), "
+        f"{res['cache']['bytes'] / 1e6:.0f} MB  ",
+        f"{res['rounds']} round(s) x {res['windows_per_round']} timed windows after {res['warmup_per_round']} warm-up window(s) "
+        f"per mode and round; OpenTAD rounds interleaved with adatad's when run by this script; allocator: {res['malloc']}",
+        "",
+        "Per-window **CPU time of the process** (`time.process_time`, primary: the machine is shared) and wall time (secondary). "
+        "Per-window modes: median [p25, p75] (min-max). Decode-once modes: the amortised time (all windows' time over whole "
+        "passes of the video / windows) and, in brackets, the spread of the single windows' intervals. 'Of which transform': "
+        "median CPU of the dataset's transform alone (TrainTransform / EvalTransform, or the RawClip hand-over with "
+        "augmentation on the device); the rest is reading or decoding, the item's assembly and the collate.",
+        "",
+        "| mode | target | adatad CPU s/window | spread [p25, p75] (min-max) | of which transform | wall s | cores | OpenTAD CPU s | "
+        "speed-up (CPU) | speed-up (wall) | s-equivalent | target | pass |",
+        "|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|",
+    ]  # fmt: skip
+    for row in res["comparison"]:
+        mode = res["modes"][row["mode"]]
+        c = mode["cpu_s"]
+        spread = f"[{c['p25']:.3f}, {c['p75']:.3f}] ({c['min']:.3f}-{c['max']:.3f})" if c.get("n") else "-"
+        tgt = f">= {row['required_speedup']:.2f}x (<= {row['target_s']} s)" if "required_speedup" in row else "-"
+        ok = ("PASS" if row["pass"] else "FAIL") if "pass" in row else "-"
+        tf = mode.get("transform_cpu_s", {}).get("median")
+        md.append(f"| {row['mode']} | {row['target'] or 'old'} | {row['cpu_s']:.3f} | {spread} | {_f(tf)} | {row['wall_s']:.3f} | "
+                  f"{','.join(map(str, mode['cores']))} | {_f(row.get('opentad_cpu_s'))} | {_f(row.get('speedup_cpu'), '.2f')}x | "
+                  f"{_f(row.get('speedup_wall'), '.2f')}x | {_f(row.get('s_equivalent'), '.2f')} | {tgt} | {ok} |")  # fmt: skip
+    aug = res["modes"].get("train_cache_device", {}).get(AUG)
+    if aug:
+        a = aug["cpu_s"]
+        md += ["", f"Device augmentation (GPUBatchAugment) run on this CPU core, batches of 2 raw 180x320 clips: "
+               f"{a['median']:.3f} s CPU per window [{a['p25']:.3f}, {a['p75']:.3f}] ({a['min']:.3f}-{a['max']:.3f}), "
+               f"n={a['n']} windows: an upper bound, not part of (a)/(c) (the workers never run it); "
+               "**a GPU must show its real time** (it runs in the training process, overlapped with the model step)."]  # fmt: skip
+    for split, ot in res["opentad"].items():
+        if ot:
+            md.append(f"\nOpenTAD {split} (measure_pipeline.py, {ot['cpu_s']['n']} windows, cores {ot['affinity']}): CPU "
+                      f"{ot['cpu_s']['median']:.3f} s [{ot['cpu_s']['p25']:.3f}, {ot['cpu_s']['p75']:.3f}] "
+                      f"({ot['cpu_s']['min']:.3f}-{ot['cpu_s']['max']:.3f}), wall {ot['wall_s']['median']:.3f} s; decode "
+                      f"{ot['decode_s']['median']:.3f} s + transforms {ot['transforms_s']['median']:.3f} s (wall medians)")  # fmt: skip
+    md += ["", "Speed-up = OpenTAD's median / adatad's figure, both measured in this session on the same video; s-equivalent "
+           "= what the speed-up means where OpenTAD takes 3.95 s (train) / 2.91 s (test). `d*`: the cache read window by "
+           "window (not the default path)."]  # fmt: skip
+    s, p = res["schedule"], res["projection"]
+    md += ["", f"## Projection: THUMOS-14, {s['epochs']} epochs + {s['validations']} validations, {p['cores']} cores on the data side", "",
+           f"{s['train_videos']} training videos with ground truth -> {s['train_videos']} windows per epoch; {s['val_videos']} "
+           f"validation videos -> {s['val_windows']} sliding windows per validation (real annotation files, adatad.data.windows). "
+           "Data-side hours = (train windows x train s + validation windows x test s) / cores, CPU seconds per window as "
+           "measured here, perfect scaling (no GPU time, no contention).", "",
+           "| path | train CPU s/window | test CPU s/window | data-side hours here | at the reference machine's speed "
+           "(OpenTAD 3.95 / 2.91 s) | here, with the device augmentation run on these CPUs |",
+           "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in p["rows"]:
+        alt, ref = r.get("hours_if_device_aug_ran_on_these_cpus"), r.get("hours_at_reference_machine")
+        md.append(f"| {r['path']} | {r['train_s']:.3f} | {r['test_s']:.3f} | {r['hours']:.2f} | {_f(ref, '.2f')} | {_f(alt, '.2f')} |")
+    return "\n".join(md) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--windows", type=int, default=4, help="windows timed per pipeline")
@@ -384,10 +957,27 @@ def main(argv=None) -> int:
         default=None,
         help="override the readers' FFmpeg thread count (default: as build_dataset leaves it, 0 = auto)",
     )
-    lo.add_argument("--name", help="result file stem (default data_pipeline_loader)")
+    lo.add_argument("--name", help="result file stem (default data_pipeline_loader, data_pipeline_modes)")
+    mo = ap.add_argument_group("--modes (every path of issue 19's targets, per window, real dataset classes)")
+    mo.add_argument("--modes", nargs="*", choices=list(MODE_SPECS), help="measure these modes (no name: all)")
+    mo.add_argument("--warmup", type=int, default=1, help="warm-up windows per mode and round (not timed)")
+    mo.add_argument("--rounds", type=int, default=1, help="rounds over all modes (with OpenTAD's, interleaved)")
+    mo.add_argument("--cache", help="snippet cache folder (built if missing, reused if complete; default: a temp dir)")
+    mo.add_argument("--window-size", type=int, help="override dataset.window_size (tests: tiny windows)")
+    mo.add_argument("--synthetic-frames", type=int, default=3072 * 2 + 500, help="frames of the synthetic video (no --video)")
+    mo.add_argument("--opentad-train", nargs="+", help="measure_pipeline.py train JSON file(s) (pooled)")
+    mo.add_argument("--opentad-test", nargs="+", help="measure_pipeline.py test JSON file(s) (pooled)")
+    mo.add_argument("--opentad-python", help="run OpenTAD's measure_pipeline.py with this Python before each round's adatad modes")
+    mo.add_argument("--opentad-anchor", help="ANCHOR_DIR of ../shared/opentad_pipeline (OpenTAD, stubs, data, measure_pipeline.py)")
+    mo.add_argument("--opentad-pythonpath", help="PYTHONPATH for OpenTAD's run (e.g. where decord / imgaug are)")
+    mo.add_argument("--malloc-reuse", action="store_true", help="glibc allocator keeps and reuses big blocks (see malloc_reuse)")
+    mo.add_argument("--project-cores", type=int, default=16, help="cores on the data side for the THUMOS projection")
     args = ap.parse_args(argv)
     if args.loader:
         return loader_main(args)
+    if args.modes is not None:
+        args.modes = args.modes or list(MODE_SPECS)
+        return modes_main(args)
     torch.set_num_threads(1)
     from adatad.data.transforms import EvalTransform, TrainTransform
     from adatad.data.video import VideoReader

@@ -10,7 +10,7 @@ from tinyrun import copy_dataset
 
 from adatad.data.annotations import load_annotations
 from adatad.data.cache import CacheError, CacheReader, CacheSpec, build_cache, cache_frame_indices, read_meta, scan_cache
-from adatad.data.datasets import SlidingWindowDataset, TrainDataset
+from adatad.data.datasets import SlidingWindowDataset, TrainDataset, sample_seed
 from adatad.data.transforms import EvalTransform, TrainTransform
 from adatad.data.video import VideoError, VideoReader
 
@@ -150,6 +150,26 @@ def test_dataset_items_from_cache_equal_items_from_video(tmp_path, data):
             assert torch.equal(a["gt_segments"], b["gt_segments"]) and a["metas"] == b["metas"]
             p, j = plain[k][item]["inputs"], jpg[k][item]["inputs"]  # raw frames [3, T, H, W]
             assert psnr(j.transpose(0, 1).numpy(), p.transpose(0, 1).numpy()).min() >= 40.0
+
+
+def test_decode_once_from_the_cache_reads_window_by_window(tmp_path, data, monkeypatch):
+    """iter_video on a cached video: every window of the video, in order, each item equal to the video path's
+    item of that window (the oracle: window-by-window decoding of the video), read straight from the cache."""
+    build_cache(data["videos"], tmp_path / "raw", CacheSpec(format="raw"), progress=False)
+    te = EvalTransform(short_side=32, size=32)
+    cached, video = _datasets(data, tmp_path / "raw", transform_test=te)[1], _datasets(data, None, transform_test=te)[1]
+    calls: list[int] = []
+    get = CacheReader.get_frames
+    monkeypatch.setattr(CacheReader, "get_frames", lambda self, idx: calls.append(len(idx)) or get(self, idx))
+    for vi in sorted({w[0] for w in cached.windows}):
+        want = [i for i, w in enumerate(cached.windows) if w[0] == vi]
+        calls.clear()
+        items = list(cached.iter_video(vi, seed=7))
+        assert [it["metas"]["index"] for it in items] == want and calls == [64] * len(want)  # one read per window
+        for it in items:
+            ref = video[(it["metas"]["index"], sample_seed(7, 0, it["metas"]["index"]))]
+            assert torch.equal(it["inputs"], ref["inputs"]) and torch.equal(it["masks"], ref["masks"])
+            assert it["metas"] == ref["metas"]
 
 
 def test_prepare_cache_command(tmp_path, cfg_file, capsys):

@@ -51,6 +51,15 @@ def test_test_transform_matches_interpolate_and_centre_crop():
     assert torch.equal(EvalTransform()(x.permute(0, 2, 3, 1).numpy()), y)
 
 
+def test_test_transform_in_chunks_equals_frame_by_frame():
+    """A clip of several chunks (the last one partial) written chunk by chunk into its output: the frames are
+    those of each frame transformed alone, in both layouts."""
+    x = _clip(37)  # 2 chunks of 16 and one of 5
+    one = torch.stack([EvalTransform()(x[i : i + 1])[:, 0] for i in range(37)], 1)  # [3, T, 160, 160]
+    assert torch.equal(EvalTransform()(x), one)
+    assert torch.equal(EvalTransform().apply(x, chunk=16), one.transpose(0, 1))
+
+
 def test_train_shapes_seeding_and_shared_params():
     tt = TrainTransform(seed=0)
     frame = _clip(1)

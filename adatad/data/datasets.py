@@ -343,27 +343,37 @@ class SlidingWindowDataset(_VideoDatasetBase):
 
     def __getitem__(self, item) -> dict:
         index, seed = _split_item(item)
+        with self._open(self.videos[self.windows[index][0]]) as reader:
+            return self._read_window(index, seed, reader)
+
+    def _read_window(self, index: int, seed: int | None, reader: VideoReader | CacheReader) -> dict:
+        """The item of window ``index`` read on its own from the open ``reader`` of its video."""
         vi, start, end, _, _ = self.windows[index]
-        v = self.videos[vi]
         s = self.scale_factor
-        with self._open(v) as reader:
-            frame_idx, frame_mask = padded_window(self._frame_grid(reader), start * s, end * s, self.window_size * s, reader.num_frames)
-            decode_error = None
-            try:
-                frames = reader.get_frames(frame_idx)
-            except VideoError as e:
-                frames, decode_error = self._black_window(v, reader, len(frame_idx), e)
-            return self._item(index, seed, reader, frames, frame_mask, decode_error)
+        frame_idx, frame_mask = padded_window(self._frame_grid(reader), start * s, end * s, self.window_size * s, reader.num_frames)
+        decode_error = None
+        try:
+            frames = reader.get_frames(frame_idx)
+        except VideoError as e:
+            frames, decode_error = self._black_window(self.videos[vi], reader, len(frame_idx), e)
+        return self._item(index, seed, reader, frames, frame_mask, decode_error)
 
     def iter_video(self, vi: int, seed: int | None = None, stats: dict | None = None):
         """The items of all windows of video ``vi``, in window order, from one forward decode of the video
         (:func:`adatad.data.stream.stream_windows`, bounded memory); each item is identical to
-        ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included."""
+        ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included.
+
+        A video in the snippet cache is read window by window instead: nothing is decoded there, and reading a
+        window's frames straight from the cache saves the stream buffer's extra copy (``stats`` stays untouched)."""
         indices = [i for i, w in enumerate(self.windows) if w[0] == vi]
         v = self.videos[vi]
         s = self.scale_factor
         errors: dict[int, dict] = {}
         with self._open(v) as reader:
+            if isinstance(reader, CacheReader):
+                for i in indices:
+                    yield self._read_window(i, None if seed is None else sample_seed(seed, 0, i), reader)
+                return
 
             def on_error(k: int, e: VideoError) -> np.ndarray:
                 frames, errors[k] = self._black_window(v, reader, self.window_size * s, e)

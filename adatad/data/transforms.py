@@ -628,10 +628,18 @@ class EvalTransform:
         self.short_side = short_side
         self.size = size
 
-    def apply(self, x: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-        """uint8 ``[T, 3, H, W]`` -> uint8 ``[T, 3, size, size]`` (processed ``chunk`` frames at a time)."""
-        if x.shape[0] > chunk:
-            return torch.cat([self.apply(x[i : i + chunk], chunk) for i in range(0, x.shape[0], chunk)], 0)
+    def apply(self, x: torch.Tensor, chunk: int = 16, channels_first: bool = False) -> torch.Tensor:
+        """uint8 ``[T, 3, H, W]`` -> uint8 ``[T, 3, size, size]`` (``channels_first``: ``[3, T, size, size]``),
+        ``chunk`` frames at a time, each chunk written straight into the output (no concatenation or transposing
+        copy of the whole clip: ~30% of a cached test window's CPU time)."""
+        T, s = x.shape[0], self.size
+        out = torch.empty((3, T, s, s) if channels_first else (T, 3, s, s), dtype=torch.uint8, device=x.device)
+        frames_first = out.transpose(0, 1) if channels_first else out  # a [T, 3, s, s] view either way
+        for i in range(0, T, chunk):
+            frames_first[i : i + chunk] = self._apply_chunk(x[i : i + chunk])
+        return out
+
+    def _apply_chunk(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         rh, rw = rescale_short_side(h, w, self.short_side)
         x = F.resize(x, [rh, rw], interpolation=_BILINEAR, antialias=False)
@@ -639,7 +647,7 @@ class EvalTransform:
         return F.crop(x, top, left, self.size, self.size)
 
     def __call__(self, frames, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.apply(to_tchw(frames)).permute(1, 0, 2, 3).contiguous()
+        return self.apply(to_tchw(frames), channels_first=True)
 
 
 class GPUBatchAugment(torch.nn.Module):
