@@ -493,10 +493,12 @@ class Detector:
             return
         s = self.scale_factor
         spans = [(a * s, b * s) for a, b in job.windows]
-        for k, frames, frame_mask in stream_windows(job.source, job.snippet_frames, spans, self.window_size * s):
+        per_frame = getattr(self.transform, "per_frame", None)  # transform each decoded frame once (EvalTransform)
+        for k, frames, frame_mask in stream_windows(job.source, job.snippet_frames, spans, self.window_size * s, frame_fn=per_frame):
             mask = torch.zeros(self.window_size, dtype=torch.bool)
             mask[: int(frame_mask.sum()) // s] = True  # valid snippets = valid frames // s (SlidingWindowDataset)
-            yield job.windows[k][0], self._clip(frames), mask
+            clip = frames if isinstance(frames, torch.Tensor) else self._clip(frames)  # a tensor: per_frame's output
+            yield job.windows[k][0], clip, mask
 
     def _clip(self, frames: np.ndarray) -> torch.Tensor:
         return self.transform(torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous())

@@ -166,11 +166,26 @@ class _TimedTransform:
 
     def __init__(self, inner):
         self.inner, self.last, self.last_cpu = inner, 0.0, 0.0
+        self.cpu_since = 0.0  # CPU of every call since take_cpu() last ran (per-frame calls of decode-once included)
+        if hasattr(inner, "per_frame"):  # the decode-once path transforms frame chunks as they are decoded
+            self.per_frame = self._per_frame
 
     def __call__(self, frames, generator=None):
         t, c = time.perf_counter(), time.process_time()
         out = self.inner(frames, generator)
         self.last, self.last_cpu = time.perf_counter() - t, time.process_time() - c
+        self.cpu_since += self.last_cpu
+        return out
+
+    def _per_frame(self, frames):
+        c = time.process_time()
+        out = self.inner.per_frame(frames)
+        self.cpu_since += time.process_time() - c
+        return out
+
+    def take_cpu(self) -> float:
+        """The transform's CPU time since the previous call (the share of the window just finished)."""
+        out, self.cpu_since = self.cpu_since, 0.0
         return out
 
 
@@ -441,6 +456,8 @@ class WindowTimer:
         self._c = self._t = 0.0
 
     def start(self) -> None:
+        if self.transform is not None:
+            self.transform.take_cpu()
         self._c, self._t = time.process_time(), time.perf_counter()
 
     def lap(self, keep: bool = True) -> None:
@@ -451,7 +468,9 @@ class WindowTimer:
             self.wall.append(t - self._t)
             self.cores.append(current_core())
             if self.transform is not None:
-                self.transform_cpu.append(self.transform.last_cpu)
+                self.transform_cpu.append(self.transform.take_cpu())
+        elif self.transform is not None:
+            self.transform.take_cpu()
         self._c, self._t = c, t
 
     def summary(self) -> dict:

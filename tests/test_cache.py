@@ -152,20 +152,29 @@ def test_dataset_items_from_cache_equal_items_from_video(tmp_path, data):
             assert psnr(j.transpose(0, 1).numpy(), p.transpose(0, 1).numpy()).min() >= 40.0
 
 
-def test_decode_once_from_the_cache_reads_window_by_window(tmp_path, data, monkeypatch):
+@pytest.mark.parametrize("frame_wise", [True, False])
+def test_decode_once_from_the_cache(tmp_path, data, monkeypatch, frame_wise):
     """iter_video on a cached video: every window of the video, in order, each item equal to the video path's
-    item of that window (the oracle: window-by-window decoding of the video), read straight from the cache."""
+    item of that window (the oracle: window-by-window decoding of the video). With a frame-by-frame transform
+    (EvalTransform's per_frame) each cached frame is read and transformed once; without one, window by window."""
     build_cache(data["videos"], tmp_path / "raw", CacheSpec(format="raw"), progress=False)
     te = EvalTransform(short_side=32, size=32)
+    if not frame_wise:
+        monkeypatch.setattr(EvalTransform, "per_frame", None)  # a transform without the per-frame path
     cached, video = _datasets(data, tmp_path / "raw", transform_test=te)[1], _datasets(data, None, transform_test=te)[1]
-    calls: list[int] = []
+    calls: list[list[int]] = []
     get = CacheReader.get_frames
-    monkeypatch.setattr(CacheReader, "get_frames", lambda self, idx: calls.append(len(idx)) or get(self, idx))
+    monkeypatch.setattr(CacheReader, "get_frames", lambda self, idx: calls.append(list(idx)) or get(self, idx))
     for vi in sorted({w[0] for w in cached.windows}):
         want = [i for i, w in enumerate(cached.windows) if w[0] == vi]
         calls.clear()
         items = list(cached.iter_video(vi, seed=7))
-        assert [it["metas"]["index"] for it in items] == want and calls == [64] * len(want)  # one read per window
+        assert [it["metas"]["index"] for it in items] == want
+        read = [i for c in calls for i in c]
+        if frame_wise:  # each frame read once, in order
+            assert read == sorted(set(read)) and (len(want) == 1 or len(read) < 64 * len(want))
+        else:
+            assert [len(c) for c in calls] == [64] * len(want)  # one read per window
         for it in items:
             ref = video[(it["metas"]["index"], sample_seed(7, 0, it["metas"]["index"]))]
             assert torch.equal(it["inputs"], ref["inputs"]) and torch.equal(it["masks"], ref["masks"])

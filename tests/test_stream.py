@@ -204,7 +204,9 @@ def test_each_frame_of_the_video_is_decoded_once(videos, decoded_frames):
     wins = sliding_windows(len(grid), 20, 0.5)
     with VideoReader(videos[301]) as r:
         assert sum(1 for _ in stream_windows(r, grid, wins, 20)) == len(wins) == 15
-    assert sorted(decoded) == list(range(301))  # each frame once (the odd ones too: H.264 decodes them anyway)
+    # each frame at most once; every grid frame; odd frames only where other frames refer to them (the
+    # B-frames nothing refers to are skipped: VideoReader's skip_frame)
+    assert len(decoded) == len(set(decoded)) and set(grid.tolist()) <= set(decoded) <= set(range(301))
     decoded.clear()
     _per_window(videos[301], grid, wins, 20)
     assert len(decoded) > 1.8 * 301  # the window-by-window path: about twice

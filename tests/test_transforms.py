@@ -118,8 +118,11 @@ def test_hue_shift_against_colorsys():
 
     rng = np.random.default_rng(0)
     px = rng.integers(0, 256, (50, 3)).astype(np.float32)
-    for shift in (0.1, -0.05, 0.4):  # the one-wrap path (|shift| <= 1/6) and the general one
-        y = shift_hue(torch.from_numpy(px.T.reshape(1, 3, 50, 1).copy()), shift)[0, :, :, 0].T.numpy()
+    # ties of the max channel (R = G, G = B, R = B, all equal) pick the sextant formula; grey has no hue
+    ties = [[200, 200, 10], [10, 200, 200], [200, 10, 200], [77, 77, 77], [0, 0, 0], [255, 255, 255], [255, 0, 255]]
+    px = np.concatenate([px, np.array(ties, dtype=np.float32)])
+    for shift in (0.1, -0.05, 0.4, -0.139):  # the one-wrap path (|shift| <= 1/6) and the general one
+        y = shift_hue(torch.from_numpy(px.T.reshape(1, 3, len(px), 1).copy()), shift)[0, :, :, 0].T.numpy()
         for p, q in zip(px, y):
             h, s, v = colorsys.rgb_to_hsv(*(p / 255))
             ref = np.array(colorsys.hsv_to_rgb((h + shift) % 1.0, s, v)) * 255

@@ -147,3 +147,32 @@ def test_torchcodec_errors_name_the_file(clips, tmp_path, torchcodec_backend):
     junk.write_bytes(b"\x00not a video" * 100)
     with pytest.raises(VideoError, match="junk.mp4"):
         VideoReader(junk, backend=torchcodec_backend)
+
+
+@pytest.mark.parametrize("threads,seek_gap", [(1, 300), (0, 300), (2, 10)])
+def test_skipped_unreferenced_frames_leave_needed_frames_exact(tmp_path, decoded_frames, threads, seek_gap):
+    """Frames nobody asked for are decoded with skip_frame=NONREF (FFmpeg drops them when no other frame refers
+    to them). Oracle: every frame of a plain PyAV decode without skipping; the frames served must be those,
+    bit for bit, with frame threading too, and fewer frames than the video holds must have been decoded."""
+    import av
+
+    path = write_test_video(tmp_path / "b.mp4", 180, gop=48)  # bf=2: unreferenced B-frames
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_count = 1
+        oracle = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
+        c.seek(0)
+        kinds = [f.pict_type for f in c.decode(s)]
+    assert kinds.count(av.video.frame.PictureType.B) > 40  # the stream does have B-frames to skip
+    want = list(range(0, 180, 4)) + [7, 101, 179]
+    with VideoReader(path, num_threads=threads, seek_gap=seek_gap) as r:
+        got = r.get_frames(want)
+        n_decoded = len(decoded_frames)
+        # the same reader again: a run that stopped while skipping (mid-video) must not leave the decoder skipping
+        mid = r.get_frames(np.arange(0, 100, 4))
+        every = r.get_frames(np.arange(60))
+    np.testing.assert_array_equal(mid, np.stack(oracle[0:100:4]))
+    for f, i in zip(got, want):
+        np.testing.assert_array_equal(f, oracle[i], err_msg=f"frame {i}")
+    np.testing.assert_array_equal(every, np.stack(oracle[:60]))
+    assert set(want) <= set(decoded_frames[:n_decoded]) and n_decoded < 150  # about a quarter of the frames skipped

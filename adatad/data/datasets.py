@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -363,14 +364,17 @@ class SlidingWindowDataset(_VideoDatasetBase):
         (:func:`adatad.data.stream.stream_windows`, bounded memory); each item is identical to
         ``self[(index, sample_seed(seed, 0, index))]`` (``self[index]`` without a seed), ``decode_error`` included.
 
-        A video in the snippet cache is read window by window instead: nothing is decoded there, and reading a
+        A transform with a ``per_frame`` method (deterministic, frame by frame: :class:`EvalTransform`) is applied
+        once to each frame as it is read, and overlapping windows share the result. A video in the snippet cache
+        without such a transform is read window by window instead: nothing is decoded there, and reading a
         window's frames straight from the cache saves the stream buffer's extra copy (``stats`` stays untouched)."""
         indices = [i for i, w in enumerate(self.windows) if w[0] == vi]
         v = self.videos[vi]
         s = self.scale_factor
         errors: dict[int, dict] = {}
+        per_frame = getattr(self.transform, "per_frame", None)
         with self._open(v) as reader:
-            if isinstance(reader, CacheReader):
+            if isinstance(reader, CacheReader) and per_frame is None:
                 for i in indices:
                     yield self._read_window(i, None if seed is None else sample_seed(seed, 0, i), reader)
                 return
@@ -380,9 +384,11 @@ class SlidingWindowDataset(_VideoDatasetBase):
                 return frames
 
             spans = [(self.windows[i][1] * s, self.windows[i][2] * s) for i in indices]
-            for k, frames, frame_mask in stream_windows(reader, self._frame_grid(reader), spans, self.window_size * s, on_error, stats):
+            windows = stream_windows(reader, self._frame_grid(reader), spans, self.window_size * s, on_error, stats, frame_fn=per_frame)
+            for k, frames, frame_mask in windows:
                 i = indices[k]
-                yield self._item(i, None if seed is None else sample_seed(seed, 0, i), reader, frames, frame_mask, errors.get(k))
+                seed_i = None if seed is None else sample_seed(seed, 0, i)
+                yield self._item(i, seed_i, reader, frames, frame_mask, errors.get(k), transformed=per_frame is not None)
 
     def _frame_grid(self, reader: VideoReader | CacheReader) -> np.ndarray:
         """The frames the backbone can see: every ``frame_stride``-th (the snippet grid when scale_factor is 1)."""
@@ -395,8 +401,16 @@ class SlidingWindowDataset(_VideoDatasetBase):
         return frames, {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
 
     def _item(
-        self, index: int, seed: int | None, reader: VideoReader | CacheReader, frames: np.ndarray, frame_mask: np.ndarray, decode_error
+        self,
+        index: int,
+        seed: int | None,
+        reader: VideoReader | CacheReader,
+        frames: np.ndarray | torch.Tensor,
+        frame_mask: np.ndarray,
+        decode_error,
+        transformed: bool = False,
     ) -> dict:
+        """The item of window ``index`` from its frames (``transformed``: already the transform's output)."""
         _, start, _, seg, labels = self.windows[index]
         _, gen = item_generators(seed)
         valid = int(frame_mask.sum()) // self.scale_factor  # a window's valid snippets are its valid frames // s, as OpenTAD
@@ -406,7 +420,7 @@ class SlidingWindowDataset(_VideoDatasetBase):
         mask = torch.zeros(self.window_size, dtype=torch.bool)
         mask[:valid] = True
         return {
-            "inputs": _as_tensor_clip(frames, self.transform, gen),
+            "inputs": cast(torch.Tensor, frames) if transformed else _as_tensor_clip(cast(np.ndarray, frames), self.transform, gen),
             "masks": mask,
             "gt_segments": torch.from_numpy(seg.copy()),
             "gt_labels": torch.from_numpy(labels.copy()),
@@ -414,13 +428,23 @@ class SlidingWindowDataset(_VideoDatasetBase):
         }
 
 
+def _stack(batch: Sequence[dict], key: str) -> torch.Tensor:
+    """``torch.stack`` of the items' ``key``; one item that owns its whole storage is viewed, not copied (a test
+    window is ~60 MB: the copy was ~15% of a cached test window's CPU time)."""
+    if len(batch) == 1:
+        x = batch[0][key]
+        if x.is_contiguous() and x.storage_offset() == 0 and x.untyped_storage().nbytes() == x.numel() * x.element_size():
+            return x.unsqueeze(0)
+    return torch.stack([b[key] for b in batch], 0)
+
+
 def collate(batch: Sequence[dict]) -> dict:
     """Stack items into the batch dict: ``inputs`` uint8 ``[B,3,T,H,W]``, ``masks`` bool ``[B,T]``, lists else."""
     if not isinstance(batch, Sequence) or not batch:
         raise TypeError("collate expects a non-empty list of dataset items")
     return {
-        "inputs": torch.stack([b["inputs"] for b in batch], 0),
-        "masks": torch.stack([b["masks"] for b in batch], 0),
+        "inputs": _stack(batch, "inputs"),
+        "masks": _stack(batch, "masks"),
         "gt_segments": [b["gt_segments"] for b in batch],
         "gt_labels": [b["gt_labels"] for b in batch],
         "metas": [b["metas"] for b in batch],

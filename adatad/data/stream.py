@@ -48,7 +48,9 @@ def stream_windows(
     window_size: int,
     on_error: Callable[[int, VideoError], np.ndarray] | None = None,
     stats: dict | None = None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    frame_fn: Callable[[np.ndarray], torch.Tensor] | None = None,
+    chunk: int = 16,
+) -> Iterator[tuple[int, np.ndarray | torch.Tensor, np.ndarray]]:
     """Every window of one video from a single forward decode.
 
     Args:
@@ -65,9 +67,16 @@ def stream_windows(
             each window fails or succeeds as it would on its own.
         stats: if given, receives ``peak_frames`` (most frames held at once), ``decoded_frames`` (distinct
             frames read) and ``fallback_windows`` (windows decoded one by one after an error).
+        frame_fn: a deterministic frame-by-frame transform, uint8 ``[n, H, W, 3]`` -> tensor ``[n, C, ...]``
+            (e.g. :class:`adatad.data.transforms.EvalTransform`'s resize and centre crop), applied once to each
+            decoded frame, ``chunk`` frames at a time, before it is buffered: overlapping windows share the
+            transformed frames instead of transforming them again (half the transform work at overlap 0.5, and
+            the buffer holds the smaller transformed frames). Windows then come as ``[C, window_size, ...]``,
+            equal to ``frame_fn`` applied to the whole window as long as ``frame_fn`` treats frames independently.
 
     Yields ``(window_no, frames uint8 [window_size, H, W, 3], mask bool [window_size])`` for every window, in the
-    order their last frame is reached (the order of ``windows`` for sliding windows).
+    order their last frame is reached (the order of ``windows`` for sliding windows); with ``frame_fn``,
+    ``frames`` is the tensor ``[C, window_size, ...]``.
     """
     num_frames = int(reader.num_frames)
     grid = np.asarray(frame_grid, dtype=np.int64)
@@ -82,18 +91,35 @@ def stream_windows(
     # lowest first frame of the windows from position j of `order` on: frames below it are no longer needed
     keep_from = np.minimum.accumulate(first[order][::-1])[::-1].tolist() + [num_frames]
     needed = np.unique(np.concatenate([p[0] for p in plans]))
-    buffer: dict[int, np.ndarray] = {}
+    buffer: dict[int, np.ndarray | torch.Tensor] = {}
+    pending: list[tuple[int, np.ndarray]] = []  # decoded frames waiting for frame_fn
+
+    def flush() -> None:
+        out = frame_fn(np.stack([f for _, f in pending]))  # type: ignore[misc]
+        buffer.update((i, out[n]) for n, (i, _) in enumerate(pending))
+        pending.clear()
+
+    def assemble(frames: list) -> np.ndarray | torch.Tensor:
+        return np.stack(frames, axis=0) if frame_fn is None else torch.stack(frames, dim=1)
+
     j = 0
     try:
         for fi, frame in _ordered_frames(reader, needed):
-            buffer[int(fi)] = frame
+            fi = int(fi)
+            if frame_fn is None:
+                buffer[fi] = frame
+            else:
+                pending.append((fi, frame))
             if stats is not None:
                 stats["decoded_frames"] += 1
-                stats["peak_frames"] = max(stats["peak_frames"], len(buffer))
+                stats["peak_frames"] = max(stats["peak_frames"], len(buffer) + len(pending))
+            done = j < len(order) and last[order[j]] <= fi
+            if pending and (done or len(pending) >= chunk):
+                flush()
             while j < len(order) and last[order[j]] <= fi:
                 k = order[j]
                 idx, mask = plans[k]
-                frames = np.stack([buffer[int(i)] for i in idx], axis=0)
+                frames = assemble([buffer[int(i)] for i in idx])
                 j += 1
                 for old in [i for i in buffer if i < keep_from[j]]:
                     del buffer[old]
@@ -101,6 +127,7 @@ def stream_windows(
     except VideoError:
         pass  # the remaining windows go one by one below, each as the per-window path would see it
     buffer.clear()
+    pending.clear()
     for k in order[j:]:
         idx, mask = plans[k]
         if stats is not None:
@@ -111,7 +138,7 @@ def stream_windows(
             if on_error is None:
                 raise
             frames = on_error(k, e)
-        yield k, frames, mask
+        yield k, (frames if frame_fn is None else assemble(list(frame_fn(frames)))), mask
 
 
 def balance(costs: Sequence[float], bins: int) -> list[list[int]]:

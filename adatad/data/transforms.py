@@ -192,12 +192,9 @@ def shift_hue(y: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
     minc = torch.minimum(torch.minimum(r, g), b)
     c = maxc - minc
     inv = c.clamp_min(1e-3).reciprocal_()  # chroma is 0 or >= 1 on truncated pixels; 0 chroma: any hue
-    is_r = (maxc == r).to(y.dtype)
-    is_g = (maxc == g).to(y.dtype).mul_(1 - is_r)
-    hb = (r - g).mul_(inv).add_(4.0)
-    hg = (b - r).mul_(inv).add_(2.0)
-    hr = (g - b).mul_(inv)
-    u = hb.add_(hg.sub_(hb).mul_(is_g)).add_(hr.sub_(hb).mul_(is_r))  # the max channel's formula
+    # the max channel's formula (ties: R before G before B, as colorsys); same-shape where, no float masks
+    u = torch.where(maxc == g, torch.sub(b, r).mul_(inv).add_(2.0), torch.sub(r, g).mul_(inv).add_(4.0))
+    u = torch.where(maxc == r, torch.sub(g, b).mul_(inv), u)
     small = bool((shift.abs() <= 1 / 6).all()) if isinstance(shift, torch.Tensor) else abs(shift) <= 1 / 6
     u = u.add_(6.0 * shift)  # in [-1, 5] + 6 * shift
     # |shift| <= 1/6 turn (ColorJitter's hue <= 0.1): u > -2 and < 6, one wrap (the same float op as remainder)
@@ -648,6 +645,12 @@ class EvalTransform:
 
     def __call__(self, frames, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.apply(to_tchw(frames), channels_first=True)
+
+    def per_frame(self, frames) -> torch.Tensor:
+        """uint8 ``[n, H, W, 3]`` (or ``[n, 3, H, W]``) -> uint8 ``[n, 3, size, size]``: the transform is frame by frame
+        and has no random draws, so the decode-once path applies it once per decoded frame
+        (:func:`adatad.data.stream.stream_windows`' ``frame_fn``); a window is these frames stacked on dim 1."""
+        return self.apply(to_tchw(frames))
 
 
 class GPUBatchAugment(torch.nn.Module):
