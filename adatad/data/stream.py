@@ -7,7 +7,10 @@ forward decode), keeps only those frames, and yields each window as soon as its 
 no window still to come needs are dropped at once, so at most the frames of the windows currently open are held
 (``<= window_size`` frames for windows that start in increasing order, however long the video): a 2-hour video
 never needs its whole frame array. A window's frames are exactly what ``reader.get_frames`` returns for it
-(same indices from :func:`adatad.data.windows.padded_window`, same decoder).
+(same indices from :func:`adatad.data.windows.padded_window`, same decoder). The reader skips the frames that
+neither a window nor another frame needs (``VideoReader``: unreferenced B-frames off the snippet grid), and a
+deterministic frame-by-frame transform (``frame_fn``: the test transform) runs once per frame, not once per window
+that holds it.
 
 :class:`VideoStreamDataset` runs the test/validation loader on it: every (rank, DataLoader worker) takes whole
 videos (balanced by frame count, each window of the dataset exactly once over all ranks and workers) and yields

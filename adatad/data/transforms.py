@@ -210,6 +210,14 @@ def shift_hue(y: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
 _LUMA = (0.2989, 0.587, 0.114)
 
 
+def _to_uint8(y: torch.Tensor) -> torch.Tensor:
+    """Float ``y`` with values in ``[0, 255]`` -> uint8, truncating (as ``.to(torch.uint8)``). On CPU through int32:
+    the same values, about twice as fast as torch's direct float -> uint8 conversion (measured on [4, 3, 160, 160])."""
+    if y.device.type != "cpu":
+        return y.to(torch.uint8)
+    return y.to(torch.int32).to(torch.uint8)
+
+
 def _lead(v: float | torch.Tensor, y: torch.Tensor) -> float | torch.Tensor:
     """A per-clip factor for float ``y [..., 3, H, W]`` as ``[N, 1, ..., 1]`` over the leading dims + a ``[1, 1]`` matrix
     tail; numbers stay numbers."""
@@ -269,7 +277,7 @@ def color_jitter(x: torch.Tensor, b, c, s, h, order=(0, 1, 2, 3)) -> torch.Tenso
             m, t = sat @ m, (sat @ t.unsqueeze(-1)).squeeze(-1)
     if m is not None:
         y = _apply_colour_affine(y, m, t)
-    return y.clamp_(0, 255).to(torch.uint8)
+    return _to_uint8(y.clamp_(0, 255))
 
 
 def _cutout(x: torch.Tensor, center: tuple[float, float], size: float = 0.2 * LEVEL, fill: int = 128) -> torch.Tensor:
@@ -346,7 +354,7 @@ def affine_batch(x: torch.Tensor, matrices: torch.Tensor, cache: dict | None = N
     y = torch.nn.functional.grid_sample(
         x.reshape(n * f, ch, h, w).float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
-    return y.view(n, f, ch, h, w).mul_(cover).round_().to(torch.uint8)
+    return _to_uint8(y.view(n, f, ch, h, w).mul_(cover).round_())
 
 
 def resized_crop_batch(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
@@ -369,7 +377,7 @@ def resized_crop_batch(x: torch.Tensor, boxes: torch.Tensor, size: int) -> torch
     y = torch.nn.functional.grid_sample(
         x.reshape(n * f, ch, h, w).float(), grid, mode="bilinear", padding_mode="border", align_corners=False
     )
-    return y.round_().to(torch.uint8).view(n, f, ch, size, size)
+    return _to_uint8(y.round_()).view(n, f, ch, size, size)
 
 
 def apply_randaug_op(x: torch.Tensor, op: str, sign: float = 1.0, cutout_center=(0.5, 0.5)) -> torch.Tensor:

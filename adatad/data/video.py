@@ -5,7 +5,9 @@
 ``[T, H, W, 3]`` (RGB) in the order requested.
 
 PyAV backend (default): threaded decoding; for each run of requested frames it seeks to the nearest
-keyframe before the first needed frame and decodes forward, keeping only the requested indices. A frame's
+keyframe before the first needed frame and decodes forward, keeping only the requested indices; the packets of
+frames not requested are decoded with FFmpeg's ``skip_frame=NONREF``, so the frames nothing refers to (most
+B-frames) are not decoded at all (about a third of a THUMOS-like x264 stream at every 4th frame). A frame's
 index is computed from its presentation timestamp (``(pts - start) * time_base * fps``, exact for constant
 frame rate such as 25, 30 and 30000/1001), so seeking and decoding from the start give the same frames.
 Requested indices are clipped to ``[0, num_frames - 1]`` as OpenTAD does; if the stream holds a few frames
