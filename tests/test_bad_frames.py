@@ -171,11 +171,17 @@ def test_prepare_check_decode_lists_the_corrupt_videos(bad_dataset, capsys):
     assert all("first bad frame" in line for line in bad)
 
 
-def test_decode_once_items_of_a_corrupt_video_equal_window_by_window(bad_dataset):
-    """The decode-once test path marks exactly the windows the window-by-window path marks, with the same error."""
+@pytest.mark.parametrize("frame_wise", [False, True])
+def test_decode_once_items_of_a_corrupt_video_equal_window_by_window(bad_dataset, frame_wise):
+    """The decode-once test path marks exactly the windows the window-by-window path marks, with the same error;
+    with the test transform applied frame by frame as frames are decoded (EvalTransform.per_frame) too."""
     from adatad.data.datasets import SlidingWindowDataset
+    from adatad.data.transforms import EvalTransform
 
-    ds = SlidingWindowDataset(bad_dataset["anno_file"], bad_dataset["class_file"], bad_dataset["video_dir"], window_size=16)
+    transform = EvalTransform(short_side=32, size=32) if frame_wise else None
+    ds = SlidingWindowDataset(
+        bad_dataset["anno_file"], bad_dataset["class_file"], bad_dataset["video_dir"], window_size=16, transform=transform
+    )
     vi = [v.name for v in ds.videos].index(BAD_TEST)
     stats: dict = {}
     items = list(ds.iter_video(vi, stats=stats))

@@ -261,3 +261,24 @@ def test_persistent_train_workers_follow_the_sampler_epochs(cfg_file):
         assert len(got[0]) == len(got[1]) == 2 - skip
         for (x, mx), (y, my) in zip(*got):
             assert torch.equal(x, y) and mx == my
+
+
+@pytest.mark.parametrize("frames,stride,window,overlap", CASES)
+def test_stream_windows_with_a_frame_transform(videos, frames, stride, window, overlap):
+    """frame_fn (the test transform, once per decoded frame) gives each window exactly what the transform gives on
+    the window's frames decoded on their own; padded tail windows too; the buffer never holds more frames."""
+    from adatad.data.transforms import EvalTransform
+
+    t = EvalTransform(short_side=24, size=24)
+    grid = np.arange(0, frames, stride)
+    wins = sliding_windows(len(grid), window, overlap)
+    expected = _per_window(videos[frames], grid, wins, window)
+    stats: dict = {}
+    with VideoReader(videos[frames]) as r:
+        got = list(stream_windows(r, grid, wins, window, stats=stats, frame_fn=t.per_frame, chunk=5))
+    assert [k for k, _, _ in got] == list(range(len(wins)))
+    for (k, clip, m), (ef, em, _) in zip(got, expected):
+        assert isinstance(clip, torch.Tensor) and clip.shape == (3, window, 24, 24)
+        assert torch.equal(clip, t(ef)), k
+        assert np.array_equal(m, em)
+    assert stats["peak_frames"] <= window + 5  # the open windows' frames + one pending chunk
