@@ -525,8 +525,17 @@ def mode_config(cfg_path: str, paths: dict, cache_dir: str | None, on_gpu: bool,
     return load_config(cfg_path, overrides)
 
 
-def build_bench_cache(cfg: dict, cache_dir: str) -> dict:
-    """``adatad prepare cache``'s build (library call: same spec as the command, one worker) -> its statistics."""
+def _cache_desc(cache: dict) -> str:
+    if "per_split" in cache:
+        return "each split at its transform's first resize (`--resolution transform`: " + ", ".join(
+            f"{split} {c['resolution']}" for split, c in sorted(cache["per_split"].items())) + ")"  # fmt: skip
+    return "source resolution (`adatad prepare cache`'s default)"
+
+
+def build_bench_cache(cfg: dict, cache_dir: str, resolution: str = "source") -> dict:
+    """``adatad prepare cache``'s build (library call: same spec as the command, one worker) -> its statistics.
+    ``resolution``: ``source``, or ``short<N>`` (``--resolution transform`` stores each split's video at its
+    transform's first resize; the one-video set reads the same video in both splits, so each gets its own cache)."""
     from adatad.annotation_io import load_class_map
     from adatad.data.annotations import load_annotations
     from adatad.data.cache import CacheSpec, build_cache
@@ -536,11 +545,11 @@ def build_bench_cache(cfg: dict, cache_dir: str) -> dict:
         d["annotation_path"], load_class_map(d["class_map"]), ["training"], data_path=d["data_path"], video_ext=d["video_ext"]
     )
     spec = CacheSpec(feature_stride=int(d["feature_stride"]), sample_stride=int(d["sample_stride"]), scale_factor=int(d["scale_factor"]),
-                     backend=d["backend"])  # fmt: skip
+                     backend=d["backend"], resolution=resolution)  # fmt: skip
     c, t = time.process_time(), time.perf_counter()
     st = build_cache(vids, cache_dir, spec, workers=1, progress=False)
-    return dict(cache_dir=cache_dir, format=spec.format, built=st["built"], skipped=st["skipped"], bytes=st["bytes"],
-                build_cpu_s=time.process_time() - c, build_wall_s=time.perf_counter() - t)  # fmt: skip
+    return dict(cache_dir=cache_dir, format=spec.format, resolution=resolution, built=st["built"], skipped=st["skipped"],
+                bytes=st["bytes"], build_cpu_s=time.process_time() - c, build_wall_s=time.perf_counter() - t)  # fmt: skip
 
 
 def run_mode(name: str, cfg: dict, windows: int, warmup: int, round_no: int, aug=None) -> dict:
@@ -806,9 +815,20 @@ def modes_main(args) -> int:
     paths = one_video_dataset(work / "data", video, Path(args.thumos_dir))
     cache_dir = args.cache or str(work / "cache")
     ws = args.window_size
-    cache = build_bench_cache(mode_config(cfg_path, paths, None, False, ws), cache_dir)
-    print(f"cache {cache_dir}: built {cache['built']}, reused {cache['skipped']} ({cache['bytes'] / 1e6:.0f} MB, "
-          f"{cache['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
+    base_cfg = mode_config(cfg_path, paths, None, False, ws)
+    cache_dirs = {"train": cache_dir, "test": cache_dir}
+    if args.cache_resolution == "transform":  # one cache per split, each at its transform's first resize
+        cache_dirs = {split: str(Path(cache_dir) / f"short{base_cfg['dataset']['transform'][split]['resize_short']}")
+                      for split in ("train", "test")}  # fmt: skip
+    caches = {}
+    for split, cdir in sorted(set((s, c) for s, c in cache_dirs.items())):
+        res = "source" if args.cache_resolution == "source" else Path(cdir).name
+        if cdir not in {c["cache_dir"] for c in caches.values()}:
+            caches[split] = build_bench_cache(base_cfg, cdir, res)
+            c = caches[split]
+            print(f"cache {cdir} ({res}): built {c['built']}, reused {c['skipped']} ({c['bytes'] / 1e6:.0f} MB, "
+                  f"{c['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
+    cache = next(iter(caches.values())) if len(caches) == 1 else {"per_split": caches, "bytes": sum(c["bytes"] for c in caches.values())}
     stem = args.name or "data_pipeline_modes"
     names = [m for m in MODE_SPECS if m in args.modes]
     runs: dict[str, list[dict]] = {m: [] for m in names}
@@ -821,7 +841,7 @@ def modes_main(args) -> int:
             order = [m for m in names if MODE_SPECS[m][1] == split]
             for name in order if r % 2 == 0 else order[::-1]:  # odd rounds in reverse: no mode always runs first
                 _, _, from_cache, on_gpu, _, _ = MODE_SPECS[name]
-                cfg = mode_config(cfg_path, paths, cache_dir if from_cache else None, on_gpu, ws)
+                cfg = mode_config(cfg_path, paths, cache_dirs[split] if from_cache else None, on_gpu, ws)
                 aug = build_gpu_augment(cfg, torch.device("cpu")) if name == "train_cache_device" else None
                 res = run_mode(name, cfg, args.windows, args.warmup, r, aug)
                 runs[name].append(res)
@@ -899,8 +919,7 @@ def modes_markdown(res: dict) -> str:
         f"{_fmt_load(m['loadavg_before'])}, after {_fmt_load(m['loadavg'])}); affinity {m['affinity']}, torch {m['torch']}, "
         f"{m['torch_threads']} torch thread, OMP_NUM_THREADS={m['omp_num_threads']}  ",
         f"Video: {res['video']}; config `{res['config']}` (window {res['window_size']} snippets, every 4th frame), "
-        f"one-video annotation set; cache: raw uint8 (`adatad prepare cache`'s default), "
-        f"{res['cache']['bytes'] / 1e6:.0f} MB  ",
+        f"one-video annotation set; cache: raw uint8, {_cache_desc(res['cache'])}, {res['cache']['bytes'] / 1e6:.0f} MB  ",
         f"{res['rounds']} round(s) x {res['windows_per_round']} timed windows after {res['warmup_per_round']} warm-up window(s) "
         f"per mode and round; OpenTAD rounds interleaved with adatad's when run by this script; allocator: {res['malloc']}",
         "",
@@ -982,6 +1001,8 @@ def main(argv=None) -> int:
     mo.add_argument("--warmup", type=int, default=1, help="warm-up windows per mode and round (not timed)")
     mo.add_argument("--rounds", type=int, default=1, help="rounds over all modes (with OpenTAD's, interleaved)")
     mo.add_argument("--cache", help="snippet cache folder (built if missing, reused if complete; default: a temp dir)")
+    mo.add_argument("--cache-resolution", choices=("source", "transform"), default="source",
+                    help="adatad prepare cache --resolution: source, or each split at its transform's first resize")  # fmt: skip
     mo.add_argument("--window-size", type=int, help="override dataset.window_size (tests: tiny windows)")
     mo.add_argument("--synthetic-frames", type=int, default=3072 * 2 + 500, help="frames of the synthetic video (no --video)")
     mo.add_argument("--opentad-train", nargs="+", help="measure_pipeline.py train JSON file(s) (pooled)")

@@ -152,6 +152,46 @@ def test_dataset_items_from_cache_equal_items_from_video(tmp_path, data):
             assert psnr(j.transpose(0, 1).numpy(), p.transpose(0, 1).numpy()).min() >= 40.0
 
 
+def test_transform_resolution_gives_the_same_items(tmp_path, data, caplog):
+    """--resolution transform: training videos stored at the train transform's first resize (short side 36),
+    test videos at the test transform's (32): every item equals the one from the video, bit for bit (the
+    transforms' resize is then the identity); a split with another first resize reads such a video from its file."""
+    from adatad.data.cache import short_side_resolution
+    from adatad.engine.builders import RawClip
+
+    train_v = [v for v in data["videos"] if v.subset == "training"]
+    test_v = [v for v in data["videos"] if v.subset == "validation"]
+    c = tmp_path / "c"
+    build_cache(train_v, c, CacheSpec(resolution=short_side_resolution(36)), progress=False)
+    build_cache(test_v, c, CacheSpec(resolution=short_side_resolution(32)), progress=False)
+    with VideoReader(train_v[0].path) as r, CacheReader(c, train_v[0].name) as cr:
+        assert (cr.width, cr.height) == (r.width, r.height)  # the source's header facts (the items' metas)
+        assert min(cr.frame_size) == 36 and cr.get_frames([0]).shape[1:3] == cr.frame_size
+    tt, te = TrainTransform(short_side=36, size=32, randaug=True, seed=0), EvalTransform(short_side=32, size=32)
+    video, cached = _datasets(data, None, tt, te), _datasets(data, c, tt, te)
+    assert all(isinstance(ds._open(v), CacheReader) for ds in cached for v in ds.videos)
+    for k in range(2):
+        for i in range(len(video[k])):
+            a, b = video[k][(i, 7 + i)], cached[k][(i, 7 + i)]
+            assert torch.equal(a["inputs"], b["inputs"]) and a["metas"] == b["metas"], (k, i)
+    vi = cached[1].windows[0][0]
+    pairs = list(zip(cached[1].iter_video(vi), video[1].iter_video(vi)))  # decode-once from the cache too
+    assert pairs and all(torch.equal(x["inputs"], y["inputs"]) for x, y in pairs)
+    # the device-augmentation path (RawClip) with the same first resize is served too
+    assert isinstance(TrainDataset(**_common(data), transform=RawClip(short_side=36), cache_dir=c)._open(train_v[0]), CacheReader)
+    with caplog.at_level(logging.WARNING):  # another first resize (or none): read from the video files, one warning
+        other = TrainDataset(**_common(data), transform=TrainTransform(short_side=40, size=32), cache_dir=c)
+    assert all(isinstance(other._open(v), VideoReader) for v in other.videos)
+    msg = [r.getMessage() for r in caplog.records if "another size" in r.getMessage()]
+    assert len(msg) == 1 and "short36" in msg[0] and "(short40)" in msg[0]
+    # rebuilding at another resolution replaces the video (a resumed run keeps the ones already right)
+    st = build_cache(train_v, c, CacheSpec(resolution="source"), progress=False)
+    assert st["built"] == st["rebuilt"] == len(train_v)
+    assert build_cache(train_v, c, CacheSpec(resolution="source"), progress=False)["skipped"] == len(train_v)
+    with pytest.raises(CacheError, match="unknown cache resolution"):
+        build_cache(train_v[:1], tmp_path / "bad", CacheSpec(resolution="half"), progress=False)
+
+
 @pytest.mark.parametrize("frame_wise", [True, False])
 def test_decode_once_from_the_cache(tmp_path, data, monkeypatch, frame_wise):
     """iter_video on a cached video: every window of the video, in order, each item equal to the video path's
@@ -196,3 +236,26 @@ def test_prepare_cache_command(tmp_path, cfg_file, capsys):
     cfg = load_config(cfg_file, {"dataset.cache_dir": str(tmp_path / "c")})
     ds = build_dataset(cfg, "test")
     assert isinstance(ds._open(ds.videos[0]), CacheReader)
+
+
+def test_prepare_cache_command_transform_resolution(tmp_path, cfg_file, capsys):
+    """`prepare cache --resolution transform`: train-subset videos at the train transform's first resize, the
+    val/test ones at the test transform's; both splits of the config read every video from the cache."""
+    from adatad.config import load_config
+    from adatad.data.prepare import main
+    from adatad.engine.builders import build_dataset
+
+    c = tmp_path / "c"
+    cfg = load_config(cfg_file, {"dataset.cache_dir": str(c)})
+    t = cfg["dataset"]["transform"]
+    assert t["train"]["resize_short"] != t["test"]["resize_short"]  # otherwise this test shows nothing
+    argv = ["cache", "--config", str(cfg_file), "--cache-dir", str(c), "--workers", "1", "--resolution", "transform"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"at short{t['train']['resize_short']}" in out and f"at short{t['test']['resize_short']}" in out
+    for split in ("train", "test"):
+        ds = build_dataset(cfg, split)
+        want = f"short{t['train' if split == 'train' else 'test']['resize_short']}"
+        assert ds.videos and all(read_meta(c, v.name)["config"]["resolution"] == want for v in ds.videos)
+        assert all(isinstance(ds._open(v), CacheReader) for v in ds.videos)
+    assert main(argv) == 0 and "built 0 videos" in capsys.readouterr().out  # resumable, nothing to redo

@@ -2,8 +2,17 @@
 
 ``adatad prepare cache --config CFG`` (see :mod:`adatad.data.prepare`) writes, for each video of the train and
 test subsets, the frames on the dataset's frame grid: ``0, s, 2s, ...`` with ``s = feature_stride *
-sample_stride / scale_factor`` plus the last frame (the datasets clip indices to it), at the source resolution
-(it serves the train and the test transform exactly: both resize from the decoded frame). Formats:
+sample_stride / scale_factor`` plus the last frame (the datasets clip indices to it), at one of two resolutions:
+
+* ``source`` (default): the decoded frame; it serves the train and the test transform exactly (both resize from it).
+* ``transform`` (``--resolution transform``): each video at the first resize of the transform that reads it,
+  short side ``dataset.transform.train.resize_short`` (182) for the train subset, ``test.resize_short`` (160) for
+  the val/test subsets, source for a video in both. Both transforms begin with that resize, which is then the
+  identity, so the clips are the same as from the source, bit for bit, and the worker skips that resize (on real
+  320x180 footage ~13% of the CPU train transform). A split whose first resize is another size reads such a video
+  from its file (one warning). Recorded as ``short<N>``.
+
+Formats:
 
 * ``raw`` (default): uint8 ``[N, H, W, 3]`` read through ``np.memmap``: exact and no decoding at all. On real
   320x180 H.264 footage (benchmarks/results/cache_equivalence.md) a 768-snippet test window costs ~40x less CPU
@@ -37,7 +46,16 @@ from adatad.errors import UserError
 
 from .video import VideoError
 
-__all__ = ["CACHE_VERSION", "FORMATS", "CacheError", "CacheSpec", "CacheReader", "cache_frame_indices", "scan_cache"]
+__all__ = [
+    "CACHE_VERSION",
+    "FORMATS",
+    "CacheError",
+    "CacheSpec",
+    "CacheReader",
+    "cache_frame_indices",
+    "scan_cache",
+    "short_side_resolution",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +90,25 @@ class CacheSpec:
     def config_values(self) -> dict:
         """What must agree with a dataset's config (the format and quality are read from the cache itself)."""
         return {k: getattr(self, k) for k in ("feature_stride", "sample_stride", "scale_factor", "resolution", "backend", "version")}
+
+
+def short_side_resolution(short: int) -> str:
+    """The ``resolution`` of frames stored at the short side ``short`` (a transform's first resize)."""
+    return f"short{int(short)}"
+
+
+def resolution_short_side(resolution: str) -> int | None:
+    """``"short182"`` -> 182, ``"source"`` -> None; anything else raises :class:`CacheError`."""
+    if resolution == "source":
+        return None
+    if resolution.startswith("short") and resolution[5:].isdigit() and int(resolution[5:]) > 0:
+        return int(resolution[5:])
+    raise CacheError(f"unknown cache resolution {resolution!r}: 'source' or 'short<N>' (a short side in pixels)")
+
+
+def serves(stored: str, wanted: str) -> bool:
+    """Frames stored at ``stored`` give a split whose first resize is ``wanted`` its exact clips."""
+    return stored in ("source", wanted)
 
 
 def cache_frame_indices(num_frames: int, frame_stride: int) -> np.ndarray:
@@ -110,6 +147,7 @@ def check_meta(meta: dict, name: str, source, spec: CacheSpec) -> str | None:
     if changed:
         return f"stale: its source {source} changed since the cache was built ({', '.join(changed)})"
     want, have = spec.config_values(), meta.get("config", {})
+    want.pop("resolution")  # compared by the caller: a resolution may serve a split without being equal (serves)
     diff = [f"{k}={have.get(k)!r} (config: {v!r})" for k, v in want.items() if have.get(k) != v]
     if diff:
         return "foreign: built for other config values: " + ", ".join(diff)
@@ -120,15 +158,21 @@ def scan_cache(cache_dir, videos, spec: CacheSpec) -> dict[str, dict]:
     """Metas of the cached ``videos`` (:class:`~adatad.data.annotations.VideoInfo` list, files present).
 
     Raises :class:`CacheError` on the first stale or foreign video; warns once, listing them, about videos not
-    in the cache (they are read from the video files)."""
+    in the cache and videos stored at a resolution that does not serve ``spec.resolution`` (both are read from
+    the video files)."""
     if not Path(cache_dir).is_dir():
         raise CacheError(f"dataset.cache_dir {cache_dir} does not exist; build it with `adatad prepare cache --config CFG`")
     found: dict[str, dict] = {}
     missing: list[str] = []
+    other_size: list[str] = []
     for v in videos:
         meta = read_meta(cache_dir, v.name)
         if meta is None:
             missing.append(v.name)
+            continue
+        stored = meta.get("config", {}).get("resolution", "source")
+        if not serves(stored, spec.resolution):
+            other_size.append(f"{v.name} ({stored})")
             continue
         why = check_meta(meta, v.name, v.path, spec)
         if why is not None:
@@ -138,13 +182,22 @@ def scan_cache(cache_dir, videos, spec: CacheSpec) -> dict[str, dict]:
             )
         found[v.name] = meta
     if missing:
-        names = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
         log.warning(
             "%d of %d videos are not in the cache %s and are read from the video files: %s "
             "(run `adatad prepare cache --config CFG` to add them)",
-            len(missing), len(videos), cache_dir, names,
+            len(missing), len(videos), cache_dir, _names(missing),
+        )  # fmt: skip
+    if other_size:
+        log.warning(
+            "%d of %d videos in the cache %s are stored at another size than this split's first resize (%s) and are "
+            "read from the video files: %s",
+            len(other_size), len(videos), cache_dir, spec.resolution, _names(other_size),
         )  # fmt: skip
     return found
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
@@ -201,6 +254,8 @@ class CacheReader:
         self.duration: float = float(h["duration"])
         self.width: int = int(h["width"])
         self.height: int = int(h["height"])
+        stored = meta.get("stored", h)  # the frames' own size (another than the source's at resolution short<N>)
+        self.frame_size: tuple[int, int] = (int(stored["height"]), int(stored["width"]))
         self.stride = int(meta["frame_stride"])
         self.count = int(meta["num_cached"])
         self.format = meta["format"]
@@ -215,7 +270,8 @@ class CacheReader:
                     self._offsets = np.load(self.dir / OFFSETS)
             except (OSError, ValueError) as e:
                 raise VideoError(f"cannot read cached frames {self.dir / DATA}: {e}", path=self.path) from e
-            want = self._offsets[-1] if self._offsets is not None else self.count * self.height * self.width * 3
+            fh, fw = self.frame_size
+            want = self._offsets[-1] if self._offsets is not None else self.count * fh * fw * 3
             if self._data.size != want:
                 raise VideoError(
                     f"cached frames {self.dir / DATA} hold {self._data.size} bytes, {want} expected (truncated?); delete "
@@ -239,12 +295,13 @@ class CacheReader:
 
     def get_frames(self, indices) -> np.ndarray:
         idx = np.clip(np.asarray(indices, dtype=np.int64).reshape(-1), 0, max(self.num_frames - 1, 0))
+        fh, fw = self.frame_size
         if idx.size == 0:
-            return np.zeros((0, self.height, self.width, 3), dtype=np.uint8)
+            return np.zeros((0, fh, fw, 3), dtype=np.uint8)
         pos = self.positions(idx)
         data = self._open()
         if self.format == "raw":
-            return np.asarray(data.reshape(self.count, self.height, self.width, 3)[pos])
+            return np.asarray(data.reshape(self.count, fh, fw, 3)[pos])
         assert self._offsets is not None
         uniq, inverse = np.unique(pos, return_inverse=True)
         blobs = [np.array(data[self._offsets[p] : self._offsets[p + 1]]) for p in uniq.tolist()]
@@ -265,7 +322,8 @@ class CacheReader:
         self.close()
 
     def __repr__(self) -> str:
-        return f"CacheReader({self.path!r}, {self.format}, frames={self.num_frames}, every {self.stride}th, {self.width}x{self.height})"
+        fh, fw = self.frame_size
+        return f"CacheReader({self.path!r}, {self.format}, frames={self.num_frames}, every {self.stride}th, {fw}x{fh})"
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -284,6 +342,8 @@ def build_video(name: str, source: str, cache_dir, spec: CacheSpec, chunk: int =
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     st = source_stat(source)
+    short = resolution_short_side(spec.resolution)
+    stored = None
     with VideoReader(source, backend=spec.backend, num_threads=1) as r:
         idx = cache_frame_indices(r.num_frames, spec.frame_stride)
         header = {"num_frames": r.num_frames, "fps": r.fps, "duration": r.duration, "width": r.width, "height": r.height}
@@ -291,6 +351,9 @@ def build_video(name: str, source: str, cache_dir, spec: CacheSpec, chunk: int =
         with open(tmp / DATA, "wb") as f:
             for i in range(0, len(idx), chunk):
                 frames = r.get_frames(idx[i : i + chunk])
+                if short is not None:
+                    frames = _resize_frames(frames, short)
+                    stored = {"height": int(frames.shape[1]), "width": int(frames.shape[2])}
                 if spec.format == "raw":
                     f.write(np.ascontiguousarray(frames).tobytes())
                     continue
@@ -312,12 +375,27 @@ def build_video(name: str, source: str, cache_dir, spec: CacheSpec, chunk: int =
         "frame_stride": spec.frame_stride,
         "num_cached": int(len(idx)),
     }
+    if stored is not None:
+        meta["stored"] = stored
     _fsync_write(tmp / META, json.dumps(meta, indent=1).encode())  # the completion marker, written last
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     nbytes = sum(p.stat().st_size for p in final.iterdir())
     return {"name": name, "frames": int(len(idx)), "bytes": nbytes, "duration": float(header["duration"])}
+
+
+def _resize_frames(frames: np.ndarray, short: int) -> np.ndarray:
+    """uint8 ``[T, H, W, 3]`` -> the same at short side ``short``, by the transforms' own first step."""
+    from .transforms import resize_short_side, to_tchw
+
+    return resize_short_side(to_tchw(frames), short).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _same_build(meta: dict, spec: CacheSpec) -> bool:
+    """The cached video was built as ``spec`` would build it (resolution, format, quality)."""
+    same_res = meta.get("config", {}).get("resolution", "source") == spec.resolution
+    return same_res and meta.get("format") == spec.format and meta.get("quality") in (None, spec.quality)
 
 
 def _build_job(job: tuple) -> dict:
@@ -341,7 +419,7 @@ def build_cache(videos, cache_dir, spec: CacheSpec, workers: int = 1, progress: 
     for v in videos:
         meta = read_meta(cache_dir, v.name)
         why = None if meta is None else check_meta(meta, v.name, v.path, spec)
-        if meta is not None and why is None and meta.get("format") == spec.format and meta.get("quality") in (None, spec.quality):
+        if meta is not None and why is None and _same_build(meta, spec):
             skipped += 1
             continue
         if meta is not None:

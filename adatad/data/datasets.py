@@ -42,7 +42,7 @@ from adatad.annotation_io import load_class_map
 from adatad.errors import UserError
 
 from .annotations import VideoInfo, load_annotations
-from .cache import CacheReader, CacheSpec, scan_cache
+from .cache import CacheReader, CacheSpec, scan_cache, short_side_resolution
 from .stream import stream_windows
 from .video import VideoError, VideoReader
 from .windows import gt_completeness, num_snippets, padded_window, random_truncation, sliding_windows
@@ -173,7 +173,11 @@ class _VideoDatasetBase(torch.utils.data.Dataset):
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         self._cached: dict[str, dict] = {}
         if self.cache_dir is not None:
-            spec = CacheSpec(self.feature_stride, self.sample_stride, self.scale_factor, backend=self.backend)
+            # a cache stored at the transform's first resize (prepare cache --resolution transform) serves this split
+            # exactly when that resize is this split's too; the source resolution serves every split
+            short = getattr(transform, "short_side", None)
+            resolution = "source" if short is None else short_side_resolution(int(short))
+            spec = CacheSpec(self.feature_stride, self.sample_stride, self.scale_factor, resolution=resolution, backend=self.backend)
             self._cached = scan_cache(self.cache_dir, self.videos, spec)
 
     def _open(self, v: VideoInfo) -> VideoReader | CacheReader:

@@ -226,9 +226,11 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_cache(args) -> int:
+    from dataclasses import replace
+
     from adatad.config import load_config
 
-    from .cache import CacheSpec, build_cache
+    from .cache import CacheSpec, build_cache, short_side_resolution
 
     cfg = load_config(args.config)
     d = cfg["dataset"]
@@ -254,12 +256,27 @@ def _cmd_cache(args) -> int:
         format=args.format,
         quality=int(args.quality),
     )
+    # --resolution transform: each video at the first resize of the transform that reads it (source if both do)
+    groups: dict[str, list] = {"source": vids}
+    if args.resolution == "transform":
+        t = d["transform"]
+        train_res, test_res = (short_side_resolution(int(t[s]["resize_short"])) for s in ("train", "test"))
+        groups = {}
+        for v in vids:
+            in_train = v.subset == d["train"]["subset_name"]
+            in_test = v.subset in (d["val"]["subset_name"], d["test"]["subset_name"])
+            res = train_res if not in_test else test_res if not in_train or train_res == test_res else "source"
+            groups.setdefault(res, []).append(v)
     quality = f" q{spec.quality}" if spec.format == "jpeg" else ""
+    sizes = ", ".join(f"{len(g)} at {res}" for res, g in sorted(groups.items()))
     print(
         f"caching {len(vids)} videos of {subsets} into {cache_dir}: frames 0, {spec.frame_stride}, "
-        f"{2 * spec.frame_stride}, ... and the last, source resolution, {spec.format}{quality} (--format/--quality)"
+        f"{2 * spec.frame_stride}, ... and the last, {sizes} (--resolution), {spec.format}{quality} (--format/--quality)"
     )
-    st = build_cache(vids, cache_dir, spec, workers=args.workers or usable_cores())
+    st = {"built": 0, "rebuilt": 0, "skipped": 0, "bytes": 0, "hours": 0.0}
+    for res, group in sorted(groups.items()):
+        part = build_cache(group, cache_dir, replace(spec, resolution=res), workers=args.workers or usable_cores())
+        st = {k: st[k] + part[k] for k in st}
     per_hour = st["bytes"] / 1e9 / st["hours"] if st["hours"] else 0.0
     print(
         f"built {st['built']} videos ({st['rebuilt']} stale/foreign rebuilt), {st['skipped']} already cached; cache: "
@@ -324,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="raw (default: exact, ~40x less CPU than H.264, "
                    "4.7 GB per hour of 320x180 video) or jpeg (4:4:4, PSNR >= 44 dB, ~2x less CPU, 0.6 GB per hour)")  # fmt: skip
     k.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    k.add_argument("--resolution", choices=("source", "transform"), default="source",
+                   help="source (default: serves every split) or transform: train videos at the train transform's first "
+                        "resize (short side resize_short), val/test videos at the test transform's (the clips are the same; "
+                        "the workers skip that resize)")  # fmt: skip
     sub.add_parser(
         "custom",
         add_help=False,

@@ -127,6 +127,14 @@ def rescale_short_side(h: int, w: int, short: int) -> tuple[int, int]:
     return int(h * s + 0.5), int(w * s + 0.5)
 
 
+def resize_short_side(x: torch.Tensor, short: int) -> torch.Tensor:
+    """The first step of both transforms: uint8 ``[..., 3, H, W]`` resized (bilinear, no antialias) so that its short
+    side is ``short`` (:func:`rescale_short_side`); the input itself when it already has that size, so frames stored
+    at this size (``adatad prepare cache --resolution transform``) give the same clip as their source."""
+    h, w = x.shape[-2:]
+    return F.resize(x, list(rescale_short_side(h, w, short)), interpolation=_BILINEAR, antialias=False)
+
+
 def _rand(g: torch.Generator | None, n: int = 1) -> list[float]:
     return torch.rand(n, generator=g, dtype=torch.float64).tolist()
 
@@ -596,9 +604,7 @@ class TrainTransform:
     def augment(self, x: torch.Tensor, p: BatchParams) -> torch.Tensor:
         """The policy on uint8 ``[N, F, 3, H, W]`` (``N`` clips of ``F`` frames) with clip ``n``'s parameters from
         row ``n`` of ``p``; returns uint8 ``[N, F, 3, size, size]``, on ``x``'s device."""
-        h, w = x.shape[-2:]
-        rh, rw = rescale_short_side(h, w, self.short_side)
-        x = F.resize(x, [rh, rw], interpolation=_BILINEAR, antialias=False)
+        x = resize_short_side(x, self.short_side)
         if self.crop == "center":  # the same box for every clip
             x = F.crop(x, *p.crop[0].tolist())
         elif x.shape[0] == 1 or bool((p.crop == p.crop[0]).all()):
@@ -645,9 +651,8 @@ class EvalTransform:
         return out
 
     def _apply_chunk(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        rh, rw = rescale_short_side(h, w, self.short_side)
-        x = F.resize(x, [rh, rw], interpolation=_BILINEAR, antialias=False)
+        x = resize_short_side(x, self.short_side)
+        rh, rw = x.shape[-2:]
         top, left = (rh - self.size) // 2, (rw - self.size) // 2
         return F.crop(x, top, left, self.size, self.size)
 

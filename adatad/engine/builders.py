@@ -34,7 +34,13 @@ class RawClip:
     """Worker-side transform when augmentation runs on the device (``dataset.transform.on_gpu``): no pixel work, the
     decoded frames as a uint8 ``[3, T, H, W]`` view of the decoder's ``[T, H, W, 3]`` array (the collate's stack is
     the one copy); every random op (crop, flip, ImgAug, ColorJitter) runs batched in :class:`GPUBatchAugment`, and
-    so does the deterministic short-side resize. A batch needs videos of one resolution."""
+    so does the deterministic short-side resize. A batch needs videos of one resolution.
+
+    ``short_side``: the device augmentation's first resize, so that a snippet cache stored at that size
+    (``adatad prepare cache --resolution transform``) serves this split (that resize is then the identity)."""
+
+    def __init__(self, short_side: int | None = None):
+        self.short_side = short_side
 
     def __call__(self, frames, generator=None):
         return to_tchw(frames).permute(1, 0, 2, 3)
@@ -57,7 +63,7 @@ def build_transform(cfg: dict, split: str):
     tcfg = cfg["dataset"]["transform"]
     if split == "train":
         if tcfg["on_gpu"]:
-            return RawClip()
+            return RawClip(short_side=int(tcfg["train"]["resize_short"]))
         return TrainTransform(**_train_transform_args(tcfg["train"]), seed=int(cfg["solver"]["seed"]))
     return build_test_transform(cfg)
 
