@@ -177,6 +177,10 @@ def test_transform_resolution_gives_the_same_items(tmp_path, data, caplog):
     vi = cached[1].windows[0][0]
     pairs = list(zip(cached[1].iter_video(vi), video[1].iter_video(vi)))  # decode-once from the cache too
     assert pairs and all(torch.equal(x["inputs"], y["inputs"]) for x, y in pairs)
+    # a window that cannot be read is black at the stored size (a batch of raw clips must stack)
+    with CacheReader(c, train_v[0].name) as cr:
+        black, _ = SlidingWindowDataset._black_window(train_v[0], cr, 5, VideoError("x"))
+        assert black.shape == (5, *cr.frame_size, 3) and cr.frame_size != (cr.height, cr.width)
     # the device-augmentation path (RawClip) with the same first resize is served too
     assert isinstance(TrainDataset(**_common(data), transform=RawClip(short_side=36), cache_dir=c)._open(train_v[0]), CacheReader)
     with caplog.at_level(logging.WARNING):  # another first resize (or none): read from the video files, one warning

@@ -401,7 +401,8 @@ class SlidingWindowDataset(_VideoDatasetBase):
     @staticmethod
     def _black_window(v: VideoInfo, reader: VideoReader | CacheReader, length: int, e: VideoError) -> tuple[np.ndarray, dict]:
         """A black window marked as such: the evaluation leaves the whole video out and says so."""
-        frames = np.zeros((length, reader.height, reader.width, 3), dtype=np.uint8)
+        h, w = getattr(reader, "frame_size", (reader.height, reader.width))  # a cache may store another size
+        frames = np.zeros((length, h, w, 3), dtype=np.uint8)
         return frames, {"video": v.name, "path": str(v.path), "frame": e.frame, "error": str(e)}
 
     def _item(
