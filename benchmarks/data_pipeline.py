@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from adatad.data.annotations import thumos14_csv_dir
+from adatad.data.cache import short_side_resolution
 
 OPENTAD = {"train_s_per_window": 3.95, "test_s_per_window": 2.91}
 
@@ -817,18 +818,16 @@ def modes_main(args) -> int:
     ws = args.window_size
     base_cfg = mode_config(cfg_path, paths, None, False, ws)
     cache_dirs = {"train": cache_dir, "test": cache_dir}
-    if args.cache_resolution == "transform":  # one cache per split, each at its transform's first resize
-        cache_dirs = {split: str(Path(cache_dir) / f"short{base_cfg['dataset']['transform'][split]['resize_short']}")
-                      for split in ("train", "test")}  # fmt: skip
-    caches = {}
-    for split, cdir in sorted(set((s, c) for s, c in cache_dirs.items())):
-        res = "source" if args.cache_resolution == "source" else Path(cdir).name
-        if cdir not in {c["cache_dir"] for c in caches.values()}:
-            caches[split] = build_bench_cache(base_cfg, cdir, res)
-            c = caches[split]
-            print(f"cache {cdir} ({res}): built {c['built']}, reused {c['skipped']} ({c['bytes'] / 1e6:.0f} MB, "
-                  f"{c['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
-    cache = next(iter(caches.values())) if len(caches) == 1 else {"per_split": caches, "bytes": sum(c["bytes"] for c in caches.values())}
+    caches: dict[str, dict] = {}
+    for split in ("train", "test") if args.cache_resolution == "transform" else ("train",):
+        res = "source"
+        if args.cache_resolution == "transform":  # one cache per split, each at its transform's first resize
+            res = short_side_resolution(int(base_cfg["dataset"]["transform"][split]["resize_short"]))
+            cache_dirs[split] = str(Path(cache_dir) / res)
+        c = caches[split] = build_bench_cache(base_cfg, cache_dirs[split], res)
+        print(f"cache {cache_dirs[split]} ({res}): built {c['built']}, reused {c['skipped']} ({c['bytes'] / 1e6:.0f} MB, "
+              f"{c['build_cpu_s']:.1f} s CPU)", flush=True)  # fmt: skip
+    cache = caches["train"] if len(caches) == 1 else {"per_split": caches, "bytes": sum(c["bytes"] for c in caches.values())}
     stem = args.name or "data_pipeline_modes"
     names = [m for m in MODE_SPECS if m in args.modes]
     runs: dict[str, list[dict]] = {m: [] for m in names}

@@ -265,7 +265,8 @@ def _cmd_cache(args) -> int:
         for v in vids:
             in_train = v.subset == d["train"]["subset_name"]
             in_test = v.subset in (d["val"]["subset_name"], d["test"]["subset_name"])
-            res = train_res if not in_test else test_res if not in_train or train_res == test_res else "source"
+            both_differ = in_train and in_test and train_res != test_res  # no one size serves both exactly
+            res = "source" if both_differ else train_res if in_train else test_res
             groups.setdefault(res, []).append(v)
     quality = f" q{spec.quality}" if spec.format == "jpeg" else ""
     sizes = ", ".join(f"{len(g)} at {res}" for res, g in sorted(groups.items()))
